@@ -1,0 +1,1 @@
+"""Runtime plane: the LangGraph graph, its typed state, nodes and model providers."""

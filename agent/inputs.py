@@ -1,0 +1,61 @@
+"""What the agent accepts: only a ``GuardedEmail`` the gateway produced.
+
+The text fields are untrusted data. They were scanned and cleaned, but may still say anything;
+prompts always wrap them as data (see ``agent/prompting.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Decision = Literal["pass", "flag", "quarantine"]
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    filename: str | None
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+class ScannerResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    decision: Decision
+    score: float = Field(ge=0.0, le=1.0)
+    latency_ms: float
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    decision: Decision
+    reasons: list[str] = Field(default_factory=list)
+    scanners: list[ScannerResult] = Field(default_factory=list)
+    # Scanners that were configured but could not run (e.g. no local model); visible on purpose.
+    degraded: list[str] = Field(default_factory=list)
+
+
+class GuardedEmail(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    email_id: int
+    message_id: str
+    subject: str
+    sender_address: str | None
+    sender_name: str | None
+    to: list[str] = Field(default_factory=list)
+    sent_at: datetime | None = None
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    text: str = Field(description="The new text of the message, cleaned (untrusted)")
+    quoted_text: str = Field(default="", description="Quoted history below the new text (untrusted)")
+    attachments: list[Attachment] = Field(default_factory=list)
+    verdict: Verdict

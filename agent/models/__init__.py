@@ -1,0 +1,1 @@
+"""Model providers: the deterministic offline model and real chat models, behind one interface."""

@@ -1,0 +1,83 @@
+"""The graph's typed state."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, Field
+
+from agent.inputs import GuardedEmail
+from agent.schemas import Extraction
+from tools.actions import CrmAddNote, CrmUpsertContact, DraftReply, Plan
+
+Route = Literal["auto", "review", "ignore"]
+
+
+class RiskAssessment(BaseModel):
+    route: Route
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ReviewDecision(BaseModel):
+    decision: Literal["approve", "reject"]
+    reviewer: str
+    reason: str | None = None
+    # The plan the reviewer approved (possibly edited). Only this plan is executed.
+    approved_plan: Plan | None = None
+    approved_hash: str | None = None
+
+
+class HistoryItem(BaseModel):
+    source: str  # where it came from, e.g. "mailspine.emails"
+    ref: str
+    summary: str
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            model_calls=self.model_calls + other.model_calls,
+        )
+
+
+class EffectRecord(BaseModel):
+    action: str
+    idempotency_key: str
+    status: str
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class EmailState(TypedDict, total=False):
+    email: GuardedEmail
+    extraction: Extraction | None
+    unsure: list[str]  # typed "unsure" results (invalid model output, ...), each routes to review
+    history: list[HistoryItem]
+    plan: Plan | None
+    risk: RiskAssessment
+    decision: ReviewDecision | None
+    effects: list[EffectRecord]
+    usage: Annotated[Usage, operator.add]
+    outcome: str
+
+
+# Types the checkpoint serializer may revive (strict allowlist instead of "any importable class").
+STATE_TYPES: tuple[type[BaseModel], ...] = (
+    GuardedEmail,
+    Extraction,
+    Plan,
+    CrmUpsertContact,
+    CrmAddNote,
+    DraftReply,
+    RiskAssessment,
+    ReviewDecision,
+    HistoryItem,
+    Usage,
+    EffectRecord,
+)

@@ -1,0 +1,141 @@
+"""``mailspine demo``: the whole pipeline on the demo mailbox with embedded defaults.
+
+It resets its own database (``mailspine_demo``) on the configured server (embedded when
+``DATABASE_URL`` is unset), starts the CRM and a worker (plus the API and dashboard with
+``--serve``), ingests the mailbox, waits until every email is settled and prints a summary. With
+``--no-serve`` the last line printed is exactly one JSON object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from app.crm_admin import AGENT_SCOPES, create_crm_token
+from app.db import Database, libpq_url, resolve_database_url
+from app.ingest import ingest_messages
+from app.migrate import upgrade
+from app.models import TERMINAL_STATUSES, EmailStatus
+from app.processes import ProcessGroup, streamlit_command
+from app.repo import emails, spans
+from app.settings import Settings
+from app.telemetry import flush_telemetry, setup_telemetry
+from tools.mailbox_dir import iter_directory_mailbox
+
+log = logging.getLogger(__name__)
+DEMO_DB = "mailspine_demo"
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """Drop and recreate ``name`` on the server of ``server_url``; return its URL."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(libpq_url(server_url))
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+async def wait_settled(
+    db: Database, ids: list[int], *, timeout_s: float, progress: bool = True
+) -> dict[str, int]:
+    """Poll until every email is terminal or waiting for review; return counts by status."""
+    settled = {*TERMINAL_STATUSES, EmailStatus.REVIEW}
+    deadline = time.monotonic() + timeout_s
+    last = -1
+    while True:
+        async with db.transaction() as session:
+            counts = await emails.count_by_status(session, email_ids=ids)
+        done = sum(n for status, n in counts.items() if status in settled)
+        if progress and done != last:
+            print(f"  processed {done}/{len(ids)}", file=sys.stderr, flush=True)
+            last = done
+        if done >= len(ids):
+            return counts
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {done}/{len(ids)} emails settled after {timeout_s}s: {counts}")
+        await asyncio.sleep(0.5)
+
+
+def run_demo(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s: float) -> int:
+    url = fresh_database(resolve_database_url(settings), DEMO_DB)
+    upgrade(url)
+    from infra.crm.migrate import upgrade as crm_upgrade
+
+    crm_upgrade(url)
+    token = create_crm_token(url, name="demo-agent", scopes=list(AGENT_SCOPES))
+    setup_telemetry(
+        service_name=f"{settings.otel_service_name}-demo",
+        database_url=url,
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+    )
+    env = {
+        "DATABASE_URL": url,
+        "MAILSPINE_CRM_TOKEN": token,
+        "MAILSPINE_CRM_BASE_URL": settings.crm_base_url,
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+    }
+    with ProcessGroup(settings.var_dir / "logs", env) as group:
+        group.start("crm", ["crm", "serve"])
+        group.wait_http("crm", f"{settings.crm_base_url}/health")
+        group.start("worker", ["worker"])
+        if serve:
+            group.start("api", ["api"])
+            group.wait_http("api", f"{settings.gateway_url}/health")
+            group.start("dashboard", streamlit_command(settings))
+        summary = asyncio.run(_process(settings, url, mailbox or settings.mailbox_dir, timeout_s))
+        if not serve:
+            group.stop("worker")  # a graceful stop flushes the worker's last spans
+            summary["spans"] = asyncio.run(_count_spans(url))
+            print(json.dumps(summary), flush=True)
+            return 0
+        print(json.dumps(summary), flush=True)
+        print(f"\n  gateway API   {settings.gateway_url}/docs   (X-API-Key: the reviewer key)")
+        print(f"  dashboard     http://{settings.api_host}:{settings.dashboard_port}")
+        print(f"  CRM           {settings.crm_base_url}/docs")
+        print("  Ctrl-C stops everything.", flush=True)
+        try:
+            while all(p.poll() is None for p in group.children.values()):
+                time.sleep(1)
+            log.error("a child process exited; see %s", settings.var_dir / "logs")
+            return 1
+        except KeyboardInterrupt:
+            return 0
+
+
+async def _process(settings: Settings, url: str, mailbox: Path, timeout_s: float) -> dict[str, Any]:
+    db = Database(url)
+    try:
+        messages = iter_directory_mailbox(mailbox, max_bytes=settings.max_email_bytes)
+        report = await ingest_messages(
+            db, messages, account=settings.mailbox_account, queue=settings.queue_name
+        )
+        counts = await wait_settled(db, report.new_ids, timeout_s=timeout_s)
+    finally:
+        await db.dispose()
+    flush_telemetry()
+    return {
+        "processed": sum(counts.values()),
+        "auto": counts.get(EmailStatus.DONE, 0),
+        "review": counts.get(EmailStatus.REVIEW, 0),
+        "quarantined": counts.get(EmailStatus.QUARANTINED, 0),
+        "failed": counts.get(EmailStatus.FAILED, 0),
+        "spans": 0,
+    }
+
+
+async def _count_spans(url: str) -> int:
+    flush_telemetry()
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            return await spans.count_spans(session)
+    finally:
+        await db.dispose()

@@ -1,0 +1,68 @@
+"""The one exception hierarchy of mailspine.
+
+    MailspineError
+    ├── ConfigurationError        settings missing or unsafe; raised at start-up
+    ├── DatabaseError             embedded Postgres failed to start, migrations missing
+    ├── MailboxError              a mailbox cannot be read
+    ├── GatewayError
+    │   └── MessageRejected       input refused before it reaches the agent (too big, unparseable)
+    ├── AgentError
+    │   ├── ModelError            a model call failed or returned unusable output
+    │   └── ReviewConflict        a decision does not match the pending review (stale hash, decided)
+    └── ToolError                 a tool call failed
+        ├── ToolAuthError         the tool's credential is missing, invalid or lacks a scope
+        └── ToolUnavailable       the remote system is unreachable or timed out (outcome may be unknown)
+
+Errors are never swallowed: a per-email failure is recorded on the email and the run, logged,
+and the batch moves on.
+"""
+
+from __future__ import annotations
+
+
+class MailspineError(Exception):
+    """Base of every error mailspine raises on purpose."""
+
+
+class ConfigurationError(MailspineError):
+    pass
+
+
+class DatabaseError(MailspineError):
+    pass
+
+
+class MailboxError(MailspineError):
+    pass
+
+
+class GatewayError(MailspineError):
+    pass
+
+
+class MessageRejected(GatewayError):
+    pass
+
+
+class AgentError(MailspineError):
+    pass
+
+
+class ModelError(AgentError):
+    pass
+
+
+class ReviewConflict(AgentError):
+    pass
+
+
+class ToolError(MailspineError):
+    pass
+
+
+class ToolAuthError(ToolError):
+    pass
+
+
+class ToolUnavailable(ToolError):
+    pass

@@ -1,0 +1,38 @@
+"""``mailspine db upgrade``: Alembic migrations for our tables, then LangGraph's checkpoint tables."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from app.db import libpq_url, sqlalchemy_url
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    # A sync psycopg engine: "postgresql+psycopg" serves both sync and async SQLAlchemy.
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str) -> None:
+    """Bring the database to the latest schema. Safe to run repeatedly and concurrently-ish
+    (Alembic takes no lock: run it once per deploy, before the workers start)."""
+    command.upgrade(alembic_config(url), "head")
+    asyncio.run(_setup_checkpointer(libpq_url(url)))
+    log.info("database schema is up to date")
+
+
+async def _setup_checkpointer(url: str) -> None:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with AsyncPostgresSaver.from_conn_string(url) as saver:
+        await saver.setup()

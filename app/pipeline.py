@@ -1,0 +1,115 @@
+"""What a worker does with one job: gateway scan, then the agent; every failure lands on the email."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opentelemetry.propagate import extract
+from opentelemetry.trace import Status, StatusCode
+
+from agent.runner import resume_email, run_email, thread_id_for
+from agent.state import ReviewDecision
+from app.errors import MessageRejected, ToolUnavailable
+from app.models import EmailStatus
+from app.repo import audit, emails, reviews, runs
+from app.services import Services
+from app.telemetry import tracer
+from gateway.scan import scan_raw
+
+log = logging.getLogger(__name__)
+
+
+async def process_email(services: Services, *, email_id: int, trace: dict[str, str] | None = None) -> str:
+    with tracer().start_as_current_span("process_email", context=extract(trace or {})) as span:
+        span.set_attribute("mailspine.email_id", email_id)
+        db = services.db
+        async with db.transaction() as session:
+            row = await emails.get_email(session, email_id=email_id)
+            if row is None:
+                raise LookupError(f"email {email_id} does not exist")
+            if row.status != EmailStatus.QUEUED and row.status != EmailStatus.PROCESSING:
+                return row.status  # a re-delivered job for an email that already moved on
+            raw = row.raw
+        try:
+            _, guarded = scan_raw(raw, email_id=email_id, max_bytes=services.settings.max_email_bytes)
+        except MessageRejected as exc:
+            return await _terminal(
+                services, email_id, EmailStatus.FAILED, f"rejected by gateway: {exc}", span
+            )
+        async with db.transaction() as session:
+            await emails.set_parsed(
+                session,
+                email_id=email_id,
+                subject=guarded.subject,
+                sender_address=guarded.sender_address,
+                sender_name=guarded.sender_name,
+                sent_at=guarded.sent_at,
+                in_reply_to=guarded.in_reply_to,
+                references=guarded.references,
+                text_body=guarded.text,
+                verdict=guarded.verdict.model_dump(mode="json"),
+            )
+        span.set_attribute("mailspine.guardrail.decision", guarded.verdict.decision)
+        if guarded.verdict.decision == "quarantine":
+            reason = "quarantined: " + "; ".join(guarded.verdict.reasons)[:900]
+            return await _terminal(services, email_id, EmailStatus.QUARANTINED, reason, span)
+        try:
+            outcome = await run_email(services.graph, services.ctx, guarded)
+        except ToolUnavailable:
+            raise  # transient: the job is retried, the thread resumes from its last checkpoint
+        except Exception as exc:
+            log.exception("email %s failed", email_id)
+            return await _terminal(
+                services, email_id, EmailStatus.FAILED, f"{type(exc).__name__}: {exc}", span
+            )
+        span.set_attribute("mailspine.outcome", outcome.status)
+        return outcome.status
+
+
+async def resume_review(services: Services, *, review_id: int, trace: dict[str, str] | None = None) -> str:
+    with tracer().start_as_current_span("resume_review", context=extract(trace or {})) as span:
+        span.set_attribute("mailspine.review_id", review_id)
+        async with services.db.transaction() as session:
+            review = await reviews.get_review(session, review_id=review_id)
+            if review is None or review.status == "pending":
+                raise LookupError(f"review {review_id} is missing or undecided")
+            email_id = review.email_id
+            decision = ReviewDecision(
+                decision="approve" if review.status == "approved" else "reject",
+                reviewer=review.reviewer or "unknown",
+                reason=review.decision_reason,
+                approved_plan=review.decided_payload.get("plan") if review.decided_payload else None,  # type: ignore[arg-type]
+                approved_hash=review.decided_payload.get("plan_hash") if review.decided_payload else None,
+            )
+        try:
+            outcome = await resume_email(services.graph, services.ctx, email_id=email_id, decision=decision)
+        except ToolUnavailable:
+            raise
+        except Exception as exc:
+            log.exception("resuming review %s failed", review_id)
+            return await _terminal(
+                services, email_id, EmailStatus.FAILED, f"{type(exc).__name__}: {exc}", span
+            )
+        return outcome.status
+
+
+async def _terminal(services: Services, email_id: int, status: EmailStatus, detail: str, span: Any) -> str:
+    span.set_status(
+        Status(StatusCode.ERROR, detail[:200]) if status == EmailStatus.FAILED else Status(StatusCode.OK)
+    )
+    async with services.db.transaction() as session:
+        await emails.set_status(session, email_id=email_id, status=status, detail=detail)
+        await runs.update_run(
+            session, thread_id=thread_id_for(email_id), status=status.value, error=detail, finished=True
+        )
+        await audit.append_audit(
+            session,
+            actor="pipeline",
+            action=f"email.{status.value}",
+            subject_type="email",
+            subject_id=str(email_id),
+            details={"detail": detail[:500]},
+        )
+    log.warning("email %s %s: %s", email_id, status.value, detail)
+    return status.value

@@ -1,0 +1,1 @@
+"""Repositories: keyword-only async functions over an ``AsyncSession``; lookups return ``X | None``."""

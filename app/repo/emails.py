@@ -1,0 +1,118 @@
+"""Emails: stored raw on ingest, parsed fields and status filled in as they move through."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Email, EmailStatus
+
+
+async def insert_email(
+    session: AsyncSession,
+    *,
+    account: str,
+    message_id: str,
+    content_sha256: str,
+    raw: bytes,
+    folder: str | None = None,
+    uidvalidity: int | None = None,
+    uid: int | None = None,
+    source_ref: str | None = None,
+    trace_id: str | None = None,
+) -> Email | None:
+    """Insert a new email; ``None`` when it is already stored (same mailbox UID or same content)."""
+    stmt = (
+        insert(Email)
+        .values(
+            account=account,
+            folder=folder,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            source_ref=source_ref,
+            message_id=message_id,
+            content_sha256=content_sha256,
+            raw=raw,
+            size_bytes=len(raw),
+            status=EmailStatus.QUEUED,
+            trace_id=trace_id,
+            references=[],
+        )
+        .on_conflict_do_nothing()
+        .returning(Email)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_email(session: AsyncSession, *, email_id: int) -> Email | None:
+    return await session.get(Email, email_id)
+
+
+async def set_parsed(
+    session: AsyncSession,
+    *,
+    email_id: int,
+    subject: str,
+    sender_address: str | None,
+    sender_name: str | None,
+    sent_at: datetime | None,
+    in_reply_to: str | None,
+    references: list[str],
+    text_body: str,
+    verdict: dict[str, Any],
+) -> None:
+    await session.execute(
+        update(Email)
+        .where(Email.id == email_id)
+        .values(
+            subject=subject,
+            sender_address=sender_address,
+            sender_name=sender_name,
+            sent_at=sent_at,
+            in_reply_to=in_reply_to,
+            references=references,
+            text_body=text_body,
+            verdict=verdict,
+            updated_at=func.now(),
+        )
+    )
+
+
+async def set_status(
+    session: AsyncSession, *, email_id: int, status: EmailStatus, detail: str | None = None
+) -> None:
+    await session.execute(
+        update(Email)
+        .where(Email.id == email_id)
+        .values(status=status, status_detail=detail, updated_at=func.now())
+    )
+
+
+async def past_emails_from(
+    session: AsyncSession, *, sender_address: str, before_id: int, limit: int = 5
+) -> list[Email]:
+    stmt = (
+        select(Email)
+        .where(Email.sender_address == sender_address, Email.id < before_id)
+        .order_by(Email.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_by_status(session: AsyncSession, *, email_ids: list[int] | None = None) -> dict[str, int]:
+    stmt = select(Email.status, func.count()).group_by(Email.status)
+    if email_ids is not None:
+        stmt = stmt.where(Email.id.in_(email_ids))
+    return {status: n for status, n in (await session.execute(stmt)).all()}
+
+
+async def list_emails(session: AsyncSession, *, status: str | None = None, limit: int = 100) -> list[Email]:
+    stmt = select(Email).order_by(Email.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(Email.status == status)
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,68 @@
+"""The side-effect ledger's storage: intent before the call, result after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import SideEffect
+
+
+async def get_effect(session: AsyncSession, *, idempotency_key: str) -> SideEffect | None:
+    stmt = select(SideEffect).where(SideEffect.idempotency_key == idempotency_key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def record_intent(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    thread_id: str,
+    node: str,
+    action: str,
+    payload: dict[str, Any],
+    payload_hash: str,
+) -> SideEffect:
+    """Insert the intent (or bump the attempt count of an existing one) and return the row."""
+    stmt = (
+        insert(SideEffect)
+        .values(
+            idempotency_key=idempotency_key,
+            thread_id=thread_id,
+            node=node,
+            action=action,
+            payload=payload,
+            payload_hash=payload_hash,
+            status="intent",
+            attempts=1,
+        )
+        .on_conflict_do_update(
+            index_elements=[SideEffect.idempotency_key],
+            set_={"attempts": SideEffect.attempts + 1, "updated_at": func.now()},
+        )
+        .returning(SideEffect)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def record_result(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    await session.execute(
+        update(SideEffect)
+        .where(SideEffect.idempotency_key == idempotency_key)
+        .values(status=status, result=result, error=error, updated_at=func.now())
+    )
+
+
+async def effects_for_thread(session: AsyncSession, *, thread_id: str) -> list[SideEffect]:
+    stmt = select(SideEffect).where(SideEffect.thread_id == thread_id).order_by(SideEffect.id)
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,107 @@
+"""The one settings object. Nothing else in mailspine reads ``os.environ``.
+
+Every field is documented in ``.env.example`` and the README's settings table.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Development defaults. They make the demo run with zero configuration and are refused
+# outside ``MAILSPINE_ENV=dev`` / ``test`` (see ``_refuse_default_secrets``).
+DEV_GATEWAY_API_KEY = "dev-gateway-key-change-me"
+DEV_REVIEWER_API_KEY = "dev-reviewer-key-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MAILSPINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+    var_dir: Path = REPO_ROOT / "var"
+
+    # --- data plane ---
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "MAILSPINE_DATABASE_URL")
+    )
+    embedded_db_name: str = "mailspine"
+
+    # --- gateway ---
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # Service key (worker/ingest) and reviewer key; real per-user auth arrives with the gateway issue.
+    gateway_api_key: SecretStr = SecretStr(DEV_GATEWAY_API_KEY)
+    reviewer_api_key: SecretStr = SecretStr(DEV_REVIEWER_API_KEY)
+    max_email_bytes: int = 25 * 1024 * 1024
+
+    # --- mailbox (embedded demo mailbox: a directory of .eml files or a Maildir) ---
+    mailbox_dir: Path = REPO_ROOT / "infra" / "demo" / "mailbox"
+    mailbox_account: str = "demo"
+
+    # --- tools: the CRM adapter (HubSpot v3 subset) ---
+    crm_base_url: str = "http://127.0.0.1:8090"
+    crm_token: SecretStr | None = None
+    crm_timeout_s: float = 10.0
+    crm_host: str = "127.0.0.1"
+    crm_port: int = 8090
+
+    # --- runtime: models and policy ---
+    model_provider: Literal["offline", "openai"] = "offline"
+    model_fast: str = "offline-fast"
+    model_strong: str = "offline-strong"
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    model_timeout_s: float = 60.0
+    review_refund_threshold: Decimal = Decimal("100")
+    review_min_confidence: float = 0.6
+
+    # --- worker ---
+    worker_concurrency: int = 4
+    queue_name: str = "mailspine"
+
+    # --- dashboard ---
+    dashboard_port: int = 8501
+    gateway_url: str = "http://127.0.0.1:8080"
+
+    # --- telemetry ---
+    otel_service_name: str = "mailspine"
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env in ("dev", "test"):
+            return self
+        defaults = {
+            "MAILSPINE_GATEWAY_API_KEY": (self.gateway_api_key, DEV_GATEWAY_API_KEY),
+            "MAILSPINE_REVIEWER_API_KEY": (self.reviewer_api_key, DEV_REVIEWER_API_KEY),
+        }
+        bad = [name for name, (value, dev) in defaults.items() if value.get_secret_value() in ("", dev)]
+        if bad:
+            raise ConfigurationError(
+                f"refusing to start with MAILSPINE_ENV={self.env}: set {', '.join(bad)} "
+                "to secrets of your own (the defaults are for dev only)"
+            )
+        if self.database_url is None:
+            raise ConfigurationError(
+                f"MAILSPINE_ENV={self.env} needs DATABASE_URL (embedded Postgres is dev-only)"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

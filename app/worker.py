@@ -1,0 +1,38 @@
+"""``mailspine worker``: run queued jobs until SIGTERM/SIGINT (in-flight jobs finish first)."""
+
+from __future__ import annotations
+
+import logging
+
+from procrastinate import PsycopgConnector
+
+from app import tasks
+from app.services import open_services
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, *, database_url: str, stop_when_idle: bool = False) -> None:
+    async with open_services(settings, database_url=database_url) as services:
+        tasks.bind_services(services)
+        connector = PsycopgConnector(conninfo=database_url, min_size=1, max_size=3)
+        app = tasks.queue_app.with_connector(connector)
+        try:
+            async with app.open_async():
+                log.info(
+                    "worker started (queue %s, concurrency %d)",
+                    settings.queue_name,
+                    settings.worker_concurrency,
+                )
+                await app.run_worker_async(
+                    queues=[settings.queue_name],
+                    concurrency=settings.worker_concurrency,
+                    wait=not stop_when_idle,
+                    install_signal_handlers=True,
+                    shutdown_graceful_timeout=30,
+                    delete_jobs="successful",
+                )
+        finally:
+            tasks.bind_services(None)
+            log.info("worker stopped")

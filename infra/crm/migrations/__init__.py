@@ -1,0 +1,1 @@
+"""Alembic environment of the reference CRM (a package so that installs ship it)."""

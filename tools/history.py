@@ -1,0 +1,36 @@
+"""Read tool: the sender's earlier emails, bounded and labelled with where each item came from."""
+
+from __future__ import annotations
+
+from app.db import Database
+from app.models import Email
+from app.repo import emails
+from tools.base import ToolSpec, tool_span
+
+SENDER_HISTORY = ToolSpec(
+    name="sender_history",
+    description="The sender's earlier emails to this mailbox (subject, date, outcome).",
+    access="read",
+    scopes=("mail.history.read",),
+)
+
+
+async def sender_history(
+    db: Database, *, sender_address: str | None, before_id: int, limit: int = 5
+) -> list[dict[str, str]]:
+    with tool_span(SENDER_HISTORY) as span:
+        if not sender_address:
+            return []
+        async with db.transaction() as session:
+            rows = await emails.past_emails_from(
+                session, sender_address=sender_address, before_id=before_id, limit=limit
+            )
+        span.set_attribute("mailspine.history.items", len(rows))
+        return [
+            {"source": "mailspine.emails", "ref": f"email:{row.id}", "summary": _summary(row)} for row in rows
+        ]
+
+
+def _summary(row: Email) -> str:
+    day = f"{row.sent_at:%Y-%m-%d} " if row.sent_at else ""
+    return f"{day}{(row.subject or '')[:120]} [status {row.status}]"
