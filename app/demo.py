@@ -15,12 +15,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 from app.crm_admin import AGENT_SCOPES, create_crm_token
-from app.db import Database, libpq_url, resolve_database_url
+from app.db import Database, fresh_database, resolve_database_url
 from app.ingest import ingest_messages
 from app.migrate import upgrade
 from app.models import TERMINAL_STATUSES, EmailStatus
@@ -32,15 +29,6 @@ from tools.mailbox_dir import iter_directory_mailbox
 
 log = logging.getLogger(__name__)
 DEMO_DB = "mailspine_demo"
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    """Drop and recreate ``name`` on the server of ``server_url``; return its URL."""
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(libpq_url(server_url))
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 async def wait_settled(

@@ -50,7 +50,8 @@ async def ingest_messages(
             span.set_attribute("mailspine.size_bytes", len(message.raw))
             carrier: dict[str, str] = {}
             inject(carrier)
-            trace_id = format(span.get_span_context().trace_id, "032x")
+            ctx = span.get_span_context()
+            trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else None
             async with db.transaction() as session:
                 row = await insert_email(
                     session,

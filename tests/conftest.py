@@ -10,10 +10,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
 
-from app.db import Database, libpq_url
+from app.db import Database, drop_database, fresh_database, libpq_url
 from app.settings import REPO_ROOT, Settings
 
 
@@ -32,15 +31,13 @@ def pg_server_url() -> str:
 
 @pytest.fixture(scope="session")
 def database_url(pg_server_url: str) -> Iterator[str]:
-    from app.demo import fresh_database
     from app.migrate import upgrade
 
     name = f"mailspine_test_{uuid.uuid4().hex[:10]}"
     url = fresh_database(pg_server_url, name)
     upgrade(url)
     yield url
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(pg_server_url, name)
 
 
 @pytest.fixture(scope="session")

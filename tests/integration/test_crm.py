@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +12,9 @@ import httpx
 import psycopg
 import pytest
 import pytest_asyncio
-from psycopg import sql
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.db import drop_database, fresh_database
 from infra.crm.app import TITLE, create_app
 from infra.crm.dburl import to_sqlalchemy_url
 from infra.crm.migrate import upgrade
@@ -24,29 +23,20 @@ from infra.crm.tokens import create_token, revoke_token
 
 pytestmark = pytest.mark.integration
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONTACTS = "/crm/v3/objects/contacts"
 NOTES = "/crm/v3/objects/notes"
 
 
-@contextmanager
-def _fresh_database() -> Iterator[str]:
-    name = f"crm_test_{secrets.token_hex(6)}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 @pytest.fixture
-def crm_db_url() -> Iterator[str]:
-    """A migrated, empty CRM database (swap `_fresh_database()` for the shared `database_url` fixture)."""
-    with _fresh_database() as url:
+def crm_db_url(pg_server_url: str) -> Iterator[str]:
+    """A migrated, empty CRM database on the session's Postgres server."""
+    name = f"crm_test_{secrets.token_hex(6)}"
+    url = fresh_database(pg_server_url, name)
+    try:
         upgrade(url)
         yield url
+    finally:
+        drop_database(pg_server_url, name)
 
 
 @dataclass

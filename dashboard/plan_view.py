@@ -1,0 +1,64 @@
+"""Rendering a review's proposed plan, with an editable body for each drafted reply.
+
+Everything in a plan came from a model that read hostile email, so it is shown as plain text only.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import streamlit as st
+
+JSON = dict[str, Any]
+
+
+def age(created_at: str, now: datetime | None = None) -> str:
+    """``"3d 4h"``, ``"2h 5m"``, ``"7m"`` since an ISO timestamp."""
+    created = datetime.fromisoformat(created_at)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    minutes = max(0, int(((now or datetime.now(UTC)) - created).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
+
+
+def body_key(review_id: int, index: int) -> str:
+    return f"reply_body_{review_id}_{index}"
+
+
+def render_plan(review_id: int, plan: JSON) -> dict[int, str]:
+    """Show each action; return the (possibly edited) body of every ``draft_reply`` by action index."""
+    bodies: dict[int, str] = {}
+    st.text(f"Rationale: {plan.get('rationale', '')}")
+    for index, action in enumerate(plan.get("actions", [])):
+        kind = str(action.get("kind", "?"))
+        with st.container(border=True):
+            st.text(f"{index + 1}. {kind}")
+            if kind == "draft_reply":
+                st.text(f"To: {action.get('to', '')}\nSubject: {action.get('subject', '')}")
+                bodies[index] = st.text_area(
+                    "Reply body (you may edit it before approving)",
+                    value=str(action.get("body", "")),
+                    key=body_key(review_id, index),
+                    height=200,
+                )
+            else:
+                fields = {k: v for k, v in action.items() if k != "kind"}
+                st.code("\n".join(f"{k}: {v}" for k, v in fields.items()), language=None)
+    return bodies
+
+
+def edited_plan(plan: JSON, bodies: dict[int, str]) -> JSON | None:
+    """The plan with the reviewer's reply bodies, or ``None`` when nothing was changed."""
+    actions = plan.get("actions", [])
+    if all(actions[i].get("body") == body for i, body in bodies.items()):
+        return None
+    result = copy.deepcopy(plan)
+    for index, body in bodies.items():
+        result["actions"][index]["body"] = body
+    return result

@@ -1,0 +1,94 @@
+"""A real mailspine stack for integration tests: its own database, CRM, worker(s) and API as processes."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from app.crm_admin import AGENT_SCOPES, create_crm_token
+from app.db import drop_database, fresh_database
+from app.migrate import upgrade
+from app.processes import ProcessGroup
+from app.settings import DEV_REVIEWER_API_KEY, REPO_ROOT
+
+DEMO_MAILBOX = REPO_ROOT / "infra" / "demo" / "mailbox"
+BAD_MAILBOX = REPO_ROOT / "tests" / "data" / "bad"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    url: str
+    group: ProcessGroup
+    crm_port: int
+    api_port: int
+
+    @property
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{self.api_port}",
+            headers={"X-API-Key": DEV_REVIEWER_API_KEY},
+            timeout=10,
+        )
+
+    def start_worker(self, name: str = "worker") -> None:
+        self.group.start(name, ["worker", "--concurrency", "4"])
+
+    def start_api(self) -> None:
+        self.group.start("api", ["api"])
+        self.group.wait_http("api", f"http://127.0.0.1:{self.api_port}/health")
+
+    def ingest(self, mailbox: Path) -> list[int]:
+        """Run ``mailspine mailbox ingest`` (a real process with its own telemetry); return new email ids."""
+        before = self.sql("SELECT coalesce(max(id), 0) FROM emails")[0][0]
+        proc = self.group.start("ingest", ["mailbox", "ingest", "--directory", str(mailbox)])
+        assert proc.wait(120) == 0, f"ingest failed; see {self.group.log_dir / 'ingest.log'}"
+        self.group.children.pop("ingest", None)
+        return [i for (i,) in self.sql("SELECT id FROM emails WHERE id > %s ORDER BY id", before)]
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+@contextmanager
+def running_stack(pg_server_url: str, log_dir: Path) -> Iterator[Stack]:
+    from infra.crm.migrate import upgrade as crm_upgrade
+
+    name = f"mailspine_stack_{uuid.uuid4().hex[:8]}"
+    url = fresh_database(pg_server_url, name)
+    upgrade(url)
+    crm_upgrade(url)
+    token = create_crm_token(url, name="test-agent", scopes=list(AGENT_SCOPES))
+    crm_port, api_port = free_port(), free_port()
+    env = {
+        "DATABASE_URL": url,
+        "MAILSPINE_ENV": "test",
+        "MAILSPINE_CRM_TOKEN": token,
+        "MAILSPINE_CRM_PORT": str(crm_port),
+        "MAILSPINE_CRM_BASE_URL": f"http://127.0.0.1:{crm_port}",
+        "MAILSPINE_API_PORT": str(api_port),
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "MAILSPINE_LOG_LEVEL": "INFO",
+    }
+    group = ProcessGroup(log_dir, env)
+    try:
+        group.start("crm", ["crm", "serve"])
+        group.wait_http("crm", f"http://127.0.0.1:{crm_port}/health")
+        yield Stack(url=url, group=group, crm_port=crm_port, api_port=api_port)
+    finally:
+        group.stop_all()
+        drop_database(pg_server_url, name)
