@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from opentelemetry import trace
@@ -35,7 +36,7 @@ async def run_email(
     async with ctx.db.transaction() as session:
         await runs.start_run(session, email_id=email.email_id, thread_id=thread_id, trace_id=trace_id)
         await emails.set_status(session, email_id=email.email_id, status=EmailStatus.PROCESSING)
-    config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     snapshot = await graph.aget_state(config)  # a re-delivered job continues the thread, never restarts it
     start: Any = None if snapshot.next else {"email": email}
     result = await graph.ainvoke(start, config, context=ctx, durability="sync")
@@ -46,7 +47,7 @@ async def resume_email(
     graph: CompiledStateGraph[Any, Any, Any, Any], ctx: Context, *, email_id: int, decision: ReviewDecision
 ) -> RunOutcome:
     thread_id = thread_id_for(email_id)
-    config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     snapshot = await graph.aget_state(config)
     if not snapshot.next:  # already resumed and completed (a duplicate job): nothing to do
         return RunOutcome(thread_id=thread_id, status=snapshot.values.get("outcome", "done"))

@@ -24,14 +24,14 @@ log = logging.getLogger(__name__)
 
 def start_embedded(*, var_dir: Path, db_name: str) -> str:
     """Start (or join) the embedded cluster and return a libpq URL for ``db_name``."""
-    import pgserver  # heavy-ish import, only needed when no DATABASE_URL is set
+    from pgserver.postgres_server import get_server  # only needed when no DATABASE_URL is set
 
     pgdata = (var_dir / "pgdata").resolve()
     if len(str(pgdata)) > 90:
         raise DatabaseError(f"var dir path too long for a unix socket: {pgdata} (set MAILSPINE_VAR_DIR)")
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare exceptions; keep the log path in the message
         raise DatabaseError(
             f"embedded Postgres failed to start in {pgdata}: {exc}; see {pgdata / 'log'}"

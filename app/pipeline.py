@@ -79,7 +79,7 @@ async def resume_review(services: Services, *, review_id: int, trace: dict[str, 
                 decision="approve" if review.status == "approved" else "reject",
                 reviewer=review.reviewer or "unknown",
                 reason=review.decision_reason,
-                approved_plan=review.decided_payload.get("plan") if review.decided_payload else None,  # type: ignore[arg-type]
+                approved_plan=review.decided_payload.get("plan") if review.decided_payload else None,
                 approved_hash=review.decided_payload.get("plan_hash") if review.decided_payload else None,
             )
         try:

@@ -1,7 +1,9 @@
 """The reviewer dashboard: ``streamlit run dashboard/app.py`` (or ``mailspine dashboard``).
 
 A thin client of the gateway HTTP API; it never touches the database. Pages live in
-``dashboard/pages/`` and are registered with ``st.navigation`` (paths relative to this file).
+``dashboard/views/`` and are registered with ``st.navigation`` (paths relative to this file). The
+folder must not be called ``pages/``: Streamlit would then switch to its legacy multipage mode and
+run page files directly, skipping the sign-in gate in this script.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# `streamlit run` puts dashboard/ first on sys.path, where this very file would shadow the `app`
+# package; the repo root goes first so `app.settings` and `dashboard.*` import as packages.
 _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-if _REPO_ROOT not in sys.path:  # `streamlit run` puts only dashboard/ on sys.path
-    sys.path.insert(0, _REPO_ROOT)
+if _REPO_ROOT in sys.path:
+    sys.path.remove(_REPO_ROOT)
+sys.path.insert(0, _REPO_ROOT)
 
 import streamlit as st  # noqa: E402
 
@@ -21,11 +26,11 @@ st.set_page_config(page_title="mailspine", page_icon="✉️", layout="wide")
 
 client = current_client()
 if client is None:
-    pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑")]
+    pages = [st.Page("views/sign_in.py", title="Sign in", icon="🔑")]
 else:
     pages = [
-        st.Page("pages/reviews.py", title="Review queue", icon="📝", default=True),
-        st.Page("pages/emails.py", title="Emails", icon="📬"),
+        st.Page("views/reviews.py", title="Review queue", icon="📝", default=True),
+        st.Page("views/emails.py", title="Emails", icon="📬"),
     ]
     with st.sidebar:
         st.caption(f"Signed in to {client.base_url}")

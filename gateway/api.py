@@ -87,25 +87,25 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
 
     @app.get("/v1/reviews", response_model=list[ReviewOut])
     async def list_reviews(
-        session: Session, _: Reviewer, state: Annotated[str, Query(alias="status")] = "pending"
+        _: Reviewer, session: Session, state: Annotated[str, Query(alias="status")] = "pending"
     ) -> list[ReviewOut]:
         return [await _review_out(session, r) for r in await reviews.list_reviews(session, status=state)]
 
     @app.get("/v1/reviews/{review_id}", response_model=ReviewDetail)
-    async def get_review(review_id: int, session: Session, _: Reviewer) -> ReviewOut:
+    async def get_review(review_id: int, _: Reviewer, session: Session) -> ReviewOut:
         review = await reviews.get_review(session, review_id=review_id)
         if review is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"review {review_id} not found")
         return await _review_out(session, review, detail=True)
 
     @app.post("/v1/reviews/{review_id}/decision", response_model=DecisionOut)
-    async def decide(review_id: int, body: DecisionIn, session: Session, who: Reviewer) -> DecisionOut:
+    async def decide(review_id: int, who: Reviewer, body: DecisionIn, session: Session) -> DecisionOut:
         review = await reviews.get_review(session, review_id=review_id)
         if review is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"review {review_id} not found")
         email = await emails.get_email(session, email_id=review.email_id)
         with tracer().start_as_current_span(
-            "review decision", context=_email_trace(email and email.trace_id)
+            "review decision", context=_email_trace(email.trace_id if email else None)
         ) as span:
             plan: Plan | None = None
             if body.decision == "approve":
@@ -157,8 +157,8 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
 
     @app.get("/v1/emails", response_model=list[EmailOut])
     async def list_emails(
-        session: Session,
         _: Reviewer,
+        session: Session,
         state: Annotated[str | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[EmailOut]:
@@ -177,7 +177,7 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
         ]
 
     @app.get("/v1/stats", response_model=Stats)
-    async def stats(session: Session, _: Reviewer) -> Stats:
+    async def stats(_: Reviewer, session: Session) -> Stats:
         pending = await reviews.list_reviews(session, status="pending", limit=10_000)
         return Stats(
             emails=await emails.count_by_status(session),

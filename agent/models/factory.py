@@ -46,7 +46,7 @@ def build_models(settings: Settings) -> ModelSet:
             return ChatOpenAI(
                 model=name,
                 base_url=settings.openai_base_url,
-                api_key=key,  # type: ignore[arg-type]
+                api_key=key,
                 timeout=settings.model_timeout_s,
                 max_retries=2,
             )

@@ -180,7 +180,7 @@ def test_wrong_key_or_unreachable_shows_error_and_no_data(gateway_url: str) -> N
 def test_every_page_renders(gateway_url: str, review_id: int) -> None:
     at = _open(_sign_in(gateway_url, DEV_REVIEWER_API_KEY), review_id)
     assert at.text_area(key=f"reply_body_{review_id}_0").value == "Hello"
-    at.switch_page("pages/emails.py").run()
+    at.switch_page("views/emails.py").run()
     assert not at.exception
     assert {m.label for m in at.metric} >= {"pending reviews", "review"}
     assert at.dataframe[0].value["status"].tolist()

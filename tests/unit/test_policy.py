@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from agent.inputs import GuardedEmail, Verdict
+from agent.policy import assess
+from agent.schemas import Extraction, Intent, Money
+from tools.actions import CrmAddNote, DraftReply, Plan
+
+SENDER = "ann@x.example"
+
+
+def _email(decision: str = "pass") -> GuardedEmail:
+    return GuardedEmail(
+        email_id=1,
+        message_id="<1@x>",
+        subject="s",
+        sender_address=SENDER,
+        sender_name="Ann",
+        text="t",
+        verdict=Verdict(decision=decision, reasons=["r"] if decision != "pass" else []),  # type: ignore[arg-type]
+    )
+
+
+def _extraction(intent: Intent, amount: str | None = None, **kw: object) -> Extraction:
+    amounts = [Money(value=Decimal(amount), currency="EUR")] if amount else []
+    return Extraction(intent=intent, amounts=amounts, summary="s", confidence=kw.pop("confidence", 0.9), **kw)  # type: ignore[arg-type]
+
+
+def _plan(to: str = SENDER) -> Plan:
+    return Plan(
+        actions=[CrmAddNote(contact_email=SENDER, body="n"), DraftReply(to=to, subject="Re", body="b")],
+        rationale="r",
+    )
+
+
+def _route(
+    email: GuardedEmail,
+    extraction: Extraction | None,
+    plan: Plan | None = None,
+    unsure: list[str] | None = None,
+):  # type: ignore[no-untyped-def]
+    return assess(
+        email=email,
+        extraction=extraction,
+        plan=plan or _plan(),
+        unsure=unsure or [],
+        refund_threshold=Decimal("100"),
+        min_confidence=0.6,
+    )
+
+
+def test_small_refund_is_automatic_and_large_needs_review() -> None:
+    assert _route(_email(), _extraction(Intent.REFUND_REQUEST, "24.90")).route == "auto"
+    big = _route(_email(), _extraction(Intent.REFUND_REQUEST, "1249.00"))
+    assert big.route == "review" and "above 100" in big.reasons[0]
+
+
+def test_cancellation_legal_threat_flag_low_confidence_and_unsure_need_review() -> None:
+    assert _route(_email(), _extraction(Intent.CANCELLATION)).route == "review"
+    assert _route(_email(), _extraction(Intent.COMPLAINT, legal_threat=True)).reasons == ["legal threat"]
+    assert _route(_email("flag"), _extraction(Intent.ORDER_STATUS)).route == "review"
+    assert _route(_email(), _extraction(Intent.OTHER, confidence=0.4)).route == "review"
+    assert _route(_email(), None, unsure=["extraction invalid"]).route == "review"
+
+
+def test_reply_to_anyone_but_the_sender_needs_review() -> None:
+    risk = _route(_email(), _extraction(Intent.ORDER_STATUS), plan=_plan(to="attacker@evil.example"))
+    assert risk.route == "review" and "other than the sender" in risk.reasons[0]
+
+
+def test_newsletter_without_actions_is_ignored() -> None:
+    empty = Plan(actions=[], rationale="none")
+    assert _route(_email(), _extraction(Intent.NEWSLETTER), plan=empty).route == "ignore"
