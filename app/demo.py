@@ -84,6 +84,8 @@ def run_demo(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s
             summary["spans"] = asyncio.run(_count_spans(url))
             print(json.dumps(summary), flush=True)
             return 0
+        time.sleep(1.0)  # the worker exports spans every 500 ms (OTEL_BSP_SCHEDULE_DELAY above)
+        summary["spans"] = asyncio.run(_count_spans(url))
         print(json.dumps(summary), flush=True)
         print(f"\n  gateway API   {settings.gateway_url}/docs   (X-API-Key: the reviewer key)")
         print(f"  dashboard     http://{settings.api_host}:{settings.dashboard_port}")

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     mailbox_account: str = "demo"
 
     # --- tools: the CRM adapter (HubSpot v3 subset) ---
-    crm_base_url: str = "http://127.0.0.1:8090"
+    crm_base_url: str = ""  # empty: the reference CRM at http://{crm_host}:{crm_port}
     crm_token: SecretStr | None = None
     crm_timeout_s: float = 10.0
     crm_host: str = "127.0.0.1"
@@ -73,13 +73,19 @@ class Settings(BaseSettings):
 
     # --- dashboard ---
     dashboard_port: int = 8501
-    gateway_url: str = "http://127.0.0.1:8080"
+    gateway_url: str = ""  # empty: http://{api_host}:{api_port}
 
     # --- telemetry ---
     otel_service_name: str = "mailspine"
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+
+    @model_validator(mode="after")
+    def _derive_urls(self) -> Settings:
+        self.crm_base_url = self.crm_base_url or f"http://{self.crm_host}:{self.crm_port}"
+        self.gateway_url = self.gateway_url or f"http://{self.api_host}:{self.api_port}"
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

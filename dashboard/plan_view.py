@@ -31,9 +31,8 @@ def body_key(review_id: int, index: int) -> str:
     return f"reply_body_{review_id}_{index}"
 
 
-def render_plan(review_id: int, plan: JSON) -> dict[int, str]:
-    """Show each action; return the (possibly edited) body of every ``draft_reply`` by action index."""
-    bodies: dict[int, str] = {}
+def render_plan(review_id: int, plan: JSON) -> None:
+    """Show each action, with an editable text area for the body of every ``draft_reply``."""
     st.text(f"Rationale: {plan.get('rationale', '')}")
     for index, action in enumerate(plan.get("actions", [])):
         kind = str(action.get("kind", "?"))
@@ -41,7 +40,7 @@ def render_plan(review_id: int, plan: JSON) -> dict[int, str]:
             st.text(f"{index + 1}. {kind}")
             if kind == "draft_reply":
                 st.text(f"To: {action.get('to', '')}\nSubject: {action.get('subject', '')}")
-                bodies[index] = st.text_area(
+                st.text_area(
                     "Reply body (you may edit it before approving)",
                     value=str(action.get("body", "")),
                     key=body_key(review_id, index),
@@ -50,7 +49,15 @@ def render_plan(review_id: int, plan: JSON) -> dict[int, str]:
             else:
                 fields = {k: v for k, v in action.items() if k != "kind"}
                 st.code("\n".join(f"{k}: {v}" for k, v in fields.items()), language=None)
-    return bodies
+
+
+def current_bodies(review_id: int, plan: JSON) -> dict[int, str]:
+    """The reply bodies as the reviewer left them in the text areas, by action index."""
+    return {
+        index: str(st.session_state.get(body_key(review_id, index), action.get("body", "")))
+        for index, action in enumerate(plan.get("actions", []))
+        if action.get("kind") == "draft_reply"
+    }
 
 
 def edited_plan(plan: JSON, bodies: dict[int, str]) -> JSON | None:

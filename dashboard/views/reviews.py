@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.client import GatewayClient, GatewayError
-from dashboard.plan_view import JSON, age, edited_plan, render_plan
+from dashboard.plan_view import JSON, age, current_bodies, edited_plan, render_plan
 from dashboard.session import explain, notify, require_client
 
 PICK_KEY = "review_pick"
@@ -33,7 +33,7 @@ def _queue(reviews: list[JSON]) -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
 
 
-def _decide(
+def _send(
     client: GatewayClient, review: JSON, decision: str, *, reason: str | None = None, plan: JSON | None = None
 ) -> None:
     try:
@@ -44,7 +44,25 @@ def _decide(
         edited = " (with your edits)" if plan is not None else ""
         notify("success", f"Review #{out['review_id']} {out['status']}{edited}; job {out['job_id']} queued.")
     st.session_state.pop(PICK_KEY, None)
-    st.rerun()
+
+
+# Decisions run as button callbacks: Streamlit calls them at the start of the next run even if the
+# review has meanwhile left the queue, so the gateway (not a stale page) says "already decided".
+def _approve(client: GatewayClient, review: JSON) -> None:
+    plan: JSON = review["payload"]["plan"]
+    _send(client, review, "approve", plan=edited_plan(plan, current_bodies(review["id"], plan)))
+
+
+def _reject(client: GatewayClient, review: JSON) -> None:
+    reason = str(st.session_state.get(_reason_key(review["id"]), "")).strip()
+    if not reason:
+        notify("error", f"Review #{review['id']}: a rejection needs a reason.")
+        return
+    _send(client, review, "reject", reason=reason)
+
+
+def _reason_key(review_id: int) -> str:
+    return f"reject_reason_{review_id}"
 
 
 def _detail(client: GatewayClient, review: JSON) -> None:
@@ -61,19 +79,11 @@ def _detail(client: GatewayClient, review: JSON) -> None:
         st.markdown("**Extraction**")
         st.json(review.get("extraction") or {}, expanded=False)
     st.markdown("**Proposed plan**")
-    plan: JSON = review["payload"]["plan"]
-    bodies = render_plan(review["id"], plan)
+    render_plan(review["id"], review["payload"]["plan"])
     approve_col, reject_col = st.columns(2)
-    with approve_col:
-        if st.button("Approve", type="primary", key="approve"):
-            _decide(client, review, "approve", plan=edited_plan(plan, bodies))
-    with reject_col:
-        reason = st.text_input("Reason for rejecting", key=f"reject_reason_{review['id']}")
-        if st.button("Reject", key="reject"):
-            if reason.strip():
-                _decide(client, review, "reject", reason=reason.strip())
-            else:
-                st.error("A rejection needs a reason.")
+    approve_col.button("Approve", type="primary", key="approve", on_click=_approve, args=(client, review))
+    reject_col.text_input("Reason for rejecting", key=_reason_key(review["id"]))
+    reject_col.button("Reject", key="reject", on_click=_reject, args=(client, review))
 
 
 client = require_client()
@@ -90,7 +100,9 @@ if not pending:
 
 _queue(pending)
 by_id = {r["id"]: r for r in pending}
-if st.session_state.get(PICK_KEY) not in by_id:
+gone = st.session_state.get(PICK_KEY)
+if gone is not None and gone not in by_id:
+    st.info(f"Review #{gone} is no longer pending: it was decided elsewhere.")
     st.session_state.pop(PICK_KEY, None)
 picked = st.selectbox("Open a review", list(by_id), format_func=lambda i: _label(by_id[i]), key=PICK_KEY)
 if picked is not None:

@@ -147,7 +147,8 @@ def test_sign_in_edit_and_approve(gateway_url: str, database_url: str, review_id
     assert decided["plan"]["actions"][0]["body"] == "Hello, your refund is on its way."
     job = _db_row(
         database_url,
-        "SELECT id FROM procrastinate_jobs WHERE task_name = 'resume_review' AND (args->>'review_id')::int = %s",
+        "SELECT id FROM procrastinate_jobs"
+        " WHERE task_name = 'resume_review' AND (args->>'review_id')::int = %s",
         review_id,
     )
     assert job is not None
@@ -157,9 +158,13 @@ def test_sign_in_edit_and_approve(gateway_url: str, database_url: str, review_id
 
 def test_decided_elsewhere_shows_conflict(gateway_url: str, database_url: str, review_id: int) -> None:
     at = _open(_sign_in(gateway_url, DEV_REVIEWER_API_KEY), review_id)
+    at.button(key="reject").click().run()
+    assert any("needs a reason" in e.value for e in at.error)
+    assert _db_row(database_url, "SELECT status FROM reviews WHERE id = %s", review_id)[0] == "pending"
+    assert at.selectbox(key="review_pick").value == review_id  # still open
     with GatewayClient(gateway_url, DEV_REVIEWER_API_KEY) as other:  # another reviewer was quicker
         other.decide(review_id, "approve", payload_hash(PAYLOAD["plan"]))
-    at.text_input(key=f"reject_reason_{review_id}").input("not a real customer").run()
+    at.text_input(key=f"reject_reason_{review_id}").input("not a real customer")
     at.button(key="reject").click().run()
     assert not at.exception
     assert any("Already decided or stale" in w.value for w in at.warning)
