@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+MAINTENANCE_QUEUE = "mailspine.maintenance"  # periodic housekeeping; every worker listens to it
 PROCESS_EMAIL = "process_email"
 RESUME_REVIEW = "resume_review"
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from procrastinate import App, PsycopgConnector, RetryStrategy
+import logging
+
+from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
+from procrastinate.manager import JobManager
 
 from app import pipeline
 from app.errors import ToolUnavailable
-from app.queue import PROCESS_EMAIL, RESUME_REVIEW
+from app.queue import MAINTENANCE_QUEUE, PROCESS_EMAIL, RESUME_REVIEW
 from app.services import Services
 
 # The connector is replaced with a configured one by ``app.worker`` (``App.with_connector``).
@@ -16,6 +19,10 @@ queue_app = App(connector=PsycopgConnector())
 # checkpoint and the ledger keeps side effects from repeating.
 TRANSIENT = RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions={ToolUnavailable})
 
+# A worker that stops heartbeating this long (SIGKILL, OOM, lost machine) has its jobs retried.
+STALLED_AFTER_S = 60.0
+
+log = logging.getLogger(__name__)
 _services: Services | None = None
 
 
@@ -38,3 +45,20 @@ async def process_email(email_id: int, trace: dict[str, str] | None = None) -> s
 @queue_app.task(name=RESUME_REVIEW, retry=TRANSIENT)
 async def resume_review(review_id: int, trace: dict[str, str] | None = None) -> str:
     return await pipeline.resume_review(services(), review_id=review_id, trace=trace)
+
+
+async def retry_stalled(jobs: JobManager, *, seconds_since_heartbeat: float = STALLED_AFTER_S) -> int:
+    """Put jobs of dead workers back to ``todo``; the thread resumes from its last checkpoint."""
+    stalled = list(await jobs.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat))
+    for job in stalled:
+        log.warning("retrying job %s (%s) of a stalled worker", job.id, job.task_name)
+        await jobs.retry_job(job)
+    return len(stalled)
+
+
+@queue_app.periodic(cron="* * * * *", periodic_id="retry-stalled")
+@queue_app.task(
+    name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, queueing_lock="retry_stalled_jobs", pass_context=True
+)
+async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
+    return await retry_stalled(context.app.job_manager)

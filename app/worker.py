@@ -7,6 +7,7 @@ import logging
 from procrastinate import PsycopgConnector
 
 from app import tasks
+from app.queue import MAINTENANCE_QUEUE
 from app.services import open_services
 from app.settings import Settings
 
@@ -26,7 +27,7 @@ async def run_worker(settings: Settings, *, database_url: str, stop_when_idle: b
                     settings.worker_concurrency,
                 )
                 await app.run_worker_async(
-                    queues=[settings.queue_name],
+                    queues=[settings.queue_name, MAINTENANCE_QUEUE],
                     concurrency=settings.worker_concurrency,
                     wait=not stop_when_idle,
                     install_signal_handlers=True,

@@ -1,0 +1,41 @@
+"""Jobs of a worker that died mid-job go back to the queue instead of being stuck in 'doing'."""
+
+from __future__ import annotations
+
+from procrastinate import PsycopgConnector
+from sqlalchemy import text
+
+from app.db import Database
+from app.queue import PROCESS_EMAIL, enqueue
+from app.tasks import queue_app, retry_stalled
+
+
+async def test_jobs_of_a_dead_worker_are_retried(db: Database, database_url: str) -> None:
+    async with db.transaction() as session:
+        job_id = await enqueue(
+            session, queue="mailspine", task=PROCESS_EMAIL, args={"email_id": 0}, lock="email-stalled-test"
+        )
+    app = queue_app.with_connector(PsycopgConnector(conninfo=database_url, min_size=1, max_size=2))
+    async with app.open_async():
+        async with db.transaction() as session:
+            worker_id = (
+                await session.execute(
+                    text(
+                        "INSERT INTO procrastinate_workers (last_heartbeat) "
+                        "VALUES (now() - interval '10 minutes') RETURNING id"
+                    )
+                )
+            ).scalar_one()
+            await session.execute(
+                text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j"),
+                {"w": worker_id, "j": job_id},
+            )
+        assert await retry_stalled(app.job_manager, seconds_since_heartbeat=60) >= 1
+        async with db.transaction() as session:
+            status = (
+                await session.execute(
+                    text("SELECT status::text FROM procrastinate_jobs WHERE id = :j"), {"j": job_id}
+                )
+            ).scalar_one()
+            await session.execute(text("DELETE FROM procrastinate_jobs WHERE id = :j"), {"j": job_id})
+    assert status == "todo"
