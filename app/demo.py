@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,17 @@ DEMO_DB = "mailspine_demo"
 
 
 async def wait_settled(
-    db: Database, ids: list[int], *, timeout_s: float, progress: bool = True
+    db: Database,
+    ids: list[int],
+    *,
+    timeout_s: float,
+    progress: bool = True,
+    check: Callable[[], None] | None = None,
 ) -> dict[str, int]:
-    """Poll until every email is terminal or waiting for review; return counts by status."""
+    """Poll until every email is terminal or waiting for review; return counts by status.
+
+    ``check`` is called on every poll and may raise (e.g. when a worker process died).
+    """
     settled = {*TERMINAL_STATUSES, EmailStatus.REVIEW}
     deadline = time.monotonic() + timeout_s
     last = -1
@@ -47,12 +57,27 @@ async def wait_settled(
             last = done
         if done >= len(ids):
             return counts
+        if check is not None:
+            check()
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {done}/{len(ids)} emails settled after {timeout_s}s: {counts}")
         await asyncio.sleep(0.5)
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through ProcessGroup, which stops every child
+
+
 def run_demo(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s: float) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        return _run(settings, serve=serve, mailbox=mailbox, timeout_s=timeout_s)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+def _run(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s: float) -> int:
     url = fresh_database(resolve_database_url(settings), DEMO_DB)
     upgrade(url)
     from infra.crm.migrate import upgrade as crm_upgrade
@@ -78,7 +103,9 @@ def run_demo(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s
             group.start("api", ["api"])
             group.wait_http("api", f"{settings.gateway_url}/health")
             group.start("dashboard", streamlit_command(settings))
-        summary = asyncio.run(_process(settings, url, mailbox or settings.mailbox_dir, timeout_s))
+        summary = asyncio.run(
+            _process(settings, url, mailbox or settings.mailbox_dir, timeout_s, group.check_alive)
+        )
         if not serve:
             group.stop("worker")  # a graceful stop flushes the worker's last spans
             summary["spans"] = asyncio.run(_count_spans(url))
@@ -91,23 +118,21 @@ def run_demo(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s
         print(f"  dashboard     http://{settings.api_host}:{settings.dashboard_port}")
         print(f"  CRM           {settings.crm_base_url}/docs")
         print("  Ctrl-C stops everything.", flush=True)
-        try:
-            while all(p.poll() is None for p in group.children.values()):
-                time.sleep(1)
-            log.error("a child process exited; see %s", settings.var_dir / "logs")
-            return 1
-        except KeyboardInterrupt:
-            return 0
+        while True:
+            group.check_alive()
+            time.sleep(1)
 
 
-async def _process(settings: Settings, url: str, mailbox: Path, timeout_s: float) -> dict[str, Any]:
+async def _process(
+    settings: Settings, url: str, mailbox: Path, timeout_s: float, check: Callable[[], None]
+) -> dict[str, Any]:
     db = Database(url)
     try:
         messages = iter_directory_mailbox(mailbox, max_bytes=settings.max_email_bytes)
         report = await ingest_messages(
             db, messages, account=settings.mailbox_account, queue=settings.queue_name
         )
-        counts = await wait_settled(db, report.new_ids, timeout_s=timeout_s)
+        counts = await wait_settled(db, report.new_ids, timeout_s=timeout_s, check=check)
     finally:
         await db.dispose()
     flush_telemetry()

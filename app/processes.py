@@ -17,6 +17,7 @@ from types import TracebackType
 
 import httpx
 
+from app.errors import MailspineError
 from app.settings import REPO_ROOT, Settings
 
 
@@ -36,6 +37,10 @@ def streamlit_command(settings: Settings) -> list[str]:
         "--browser.gatherUsageStats",
         "false",
     ]
+
+
+class ChildExited(MailspineError):
+    pass
 
 
 class ProcessGroup:
@@ -66,11 +71,7 @@ class ProcessGroup:
     def wait_http(self, name: str, url: str, *, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            proc = self.children[name]
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}"
-                )
+            self.check_alive()
             try:
                 if httpx.get(url, timeout=1.0).status_code < 500:
                     return
@@ -80,6 +81,14 @@ class ProcessGroup:
         raise TimeoutError(
             f"{name} not healthy at {url} after {timeout_s}s; see {self.log_dir / (name + '.log')}"
         )
+
+    def check_alive(self) -> None:
+        """Raise if any child exited on its own (its log says why)."""
+        for name, proc in self.children.items():
+            if proc.poll() is not None:
+                raise ChildExited(
+                    f"{name} exited with code {proc.returncode}; see {self.log_dir / (name + '.log')}"
+                )
 
     def stop(self, name: str, *, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int | None:
         proc = self.children.pop(name, None)

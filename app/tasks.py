@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.manager import JobManager
+from psycopg_pool import AsyncConnectionPool
 
 from app import pipeline
 from app.errors import ToolUnavailable
 from app.queue import MAINTENANCE_QUEUE, PROCESS_EMAIL, RESUME_REVIEW
 from app.services import Services
 
-# The connector is replaced with a configured one by ``app.worker`` (``App.with_connector``).
+# The connector gets its pool when a worker opens the app (``open_queue``). Not ``App.with_connector``:
+# periodic tasks stay bound to the app they were declared on, so that app itself must be opened.
 queue_app = App(connector=PsycopgConnector())
+
+
+@asynccontextmanager
+async def open_queue(database_url: str, *, max_size: int = 3) -> AsyncIterator[App]:
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        database_url, min_size=1, max_size=max_size, open=False, check=AsyncConnectionPool.check_connection
+    )
+    await pool.open(wait=True, timeout=30)
+    try:
+        async with queue_app.open_async(pool=pool):
+            yield queue_app
+    finally:
+        await pool.close()
+
 
 # A transient failure (CRM down, timeouts) retries with backoff; the thread resumes from its last
 # checkpoint and the ledger keeps side effects from repeating.

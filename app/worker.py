@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from procrastinate import PsycopgConnector
-
 from app import tasks
 from app.queue import MAINTENANCE_QUEUE
 from app.services import open_services
@@ -17,10 +15,8 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: Settings, *, database_url: str, stop_when_idle: bool = False) -> None:
     async with open_services(settings, database_url=database_url) as services:
         tasks.bind_services(services)
-        connector = PsycopgConnector(conninfo=database_url, min_size=1, max_size=3)
-        app = tasks.queue_app.with_connector(connector)
         try:
-            async with app.open_async():
+            async with tasks.open_queue(database_url) as app:
                 log.info(
                     "worker started (queue %s, concurrency %d)",
                     settings.queue_name,

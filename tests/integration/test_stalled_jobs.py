@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from procrastinate import PsycopgConnector
 from sqlalchemy import text
 
 from app.db import Database
 from app.queue import PROCESS_EMAIL, enqueue
-from app.tasks import queue_app, retry_stalled
+from app.tasks import open_queue, retry_stalled
 
 
 async def test_jobs_of_a_dead_worker_are_retried(db: Database, database_url: str) -> None:
@@ -15,8 +14,7 @@ async def test_jobs_of_a_dead_worker_are_retried(db: Database, database_url: str
         job_id = await enqueue(
             session, queue="mailspine", task=PROCESS_EMAIL, args={"email_id": 0}, lock="email-stalled-test"
         )
-    app = queue_app.with_connector(PsycopgConnector(conninfo=database_url, min_size=1, max_size=2))
-    async with app.open_async():
+    async with open_queue(database_url) as app:
         async with db.transaction() as session:
             worker_id = (
                 await session.execute(
