@@ -12,7 +12,8 @@ from gateway.auth import authenticate
 PUBLIC = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
-def test_default_secrets_refused_outside_dev() -> None:
+def test_default_secrets_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ConfigurationError, match="MAILSPINE_GATEWAY_API_KEY"):
         Settings(env="prod", database_url="postgresql://x/y", _env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError, match="needs DATABASE_URL"):
