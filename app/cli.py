@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -60,14 +61,15 @@ def db_upgrade() -> None:
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once in this process")] = None,
     until_idle: Annotated[bool, typer.Option(help="Exit when the queue is empty")] = False,
+    poll: Annotated[bool, typer.Option("--poll/--no-poll", help="Also run the IMAP pollers")] = True,
 ) -> None:
-    """Run queued jobs (process_email, resume_review) until stopped."""
+    """Run queued jobs (process_email, resume_review) and the IMAP pollers until stopped."""
     from app.worker import run_worker
 
     settings, url = _boot("worker")
     if concurrency:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
-    asyncio.run(run_worker(settings, database_url=url, stop_when_idle=until_idle))
+    asyncio.run(run_worker(settings, database_url=url, stop_when_idle=until_idle, poll_mailboxes=poll))
 
 
 @cli.command()
@@ -135,6 +137,75 @@ def mailbox_ingest(
         finally:
             await db.dispose()
         typer.echo(f"ingested {len(report.new_ids)} new, {report.duplicates} already stored")
+
+    asyncio.run(run())
+
+
+@mailbox_cli.command("check")
+def mailbox_check() -> None:
+    """Connect to every configured IMAP account and report capabilities, folders and counts."""
+    from app.mail_sync import check_account
+
+    settings = get_settings()
+    if not settings.imap_accounts:
+        typer.echo(
+            "no IMAP accounts configured (MAILSPINE_IMAP_ACCOUNTS); the demo uses the directory mailbox"
+        )
+        raise typer.Exit(1)
+    failed = 0
+    for account in settings.imap_accounts:
+        report = check_account(account, max_bytes=settings.max_email_bytes)
+        mark = "ok" if report.ok else "FAILED"
+        where = f"{account.username} at {account.host}:{account.port}, {account.security}"
+        typer.echo(f"{account.name} ({where}): {mark}")
+        if report.capabilities:
+            typer.echo(f"  capabilities: {' '.join(report.capabilities)}")
+        for f in report.folders:
+            typer.echo(f"  {f.name}: {f.messages} messages, {f.unseen} unseen, UIDVALIDITY {f.uidvalidity}")
+        if report.error:
+            typer.echo(f"  error: {report.error}", err=True)
+            failed += 1
+    raise typer.Exit(1 if failed else 0)
+
+
+@mailbox_cli.command("backfill")
+def mailbox_backfill(
+    account: Annotated[str, typer.Option(help="Account name from MAILSPINE_IMAP_ACCOUNTS")],
+    since: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Ingest messages since this date")],
+    folder: Annotated[str | None, typer.Option(help="Folder (default: the account's folders)")] = None,
+) -> None:
+    """Ingest older messages (not stored yet) since a date, with a progress bar."""
+    from rich.progress import Progress, TaskID
+
+    from app.db import Database
+    from app.mail_sync import backfill
+    from tools.mailbox_imap import ImapReader
+
+    settings, url = _boot("backfill")
+    imap = settings.imap_account(account)
+
+    async def run() -> None:
+        db = Database(url)
+        reader = ImapReader(imap, max_bytes=settings.max_email_bytes)
+        try:
+            await asyncio.to_thread(reader.open)
+            with Progress() as bar:
+                for name in [folder] if folder else imap.folders:
+                    task = bar.add_task(f"{account}/{name}", total=None)
+
+                    def advance(done: int, total: int, task: TaskID = task) -> None:
+                        bar.update(task, completed=done, total=total)
+
+                    report = await backfill(
+                        db, reader, name, since=since.date(), queue=settings.queue_name, progress=advance
+                    )
+                    bar.stop_task(task)
+                    typer.echo(
+                        f"{account}/{name}: {len(report.new_ids)} new, {report.duplicates} already stored"
+                    )
+        finally:
+            await asyncio.to_thread(reader.close)
+            await db.dispose()
 
     asyncio.run(run())
 

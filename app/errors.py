@@ -3,7 +3,9 @@
     MailspineError
     ├── ConfigurationError        settings missing or unsafe; raised at start-up
     ├── DatabaseError             embedded Postgres failed to start, migrations missing
-    ├── MailboxError              a mailbox cannot be read
+    ├── MailboxError              a mailbox cannot be read or written
+    │   ├── MailboxAuthError      wrong credentials / expired token (fix the credential; no retry)
+    │   └── MailboxUnavailable    unreachable host, TLS failure, dropped connection (retried with backoff)
     ├── GatewayError
     │   └── MessageRejected       input refused before it reaches the agent (too big, unparseable)
     ├── AgentError
@@ -33,6 +35,14 @@ class DatabaseError(MailspineError):
 
 
 class MailboxError(MailspineError):
+    pass
+
+
+class MailboxAuthError(MailboxError):
+    pass
+
+
+class MailboxUnavailable(MailboxError):
     pass
 
 

@@ -50,7 +50,7 @@ TERMINAL_STATUSES = frozenset(
 class Email(Base):
     __tablename__ = "emails"
     __table_args__ = (
-        UniqueConstraint("account", "uidvalidity", "uid", name="uq_emails_mailbox_uid"),
+        UniqueConstraint("account", "folder", "uidvalidity", "uid", name="uq_emails_mailbox_uid"),
         UniqueConstraint("message_id", "content_sha256", name="uq_emails_message_content"),
         Index("ix_emails_status", "status"),
         Index("ix_emails_sender", "sender_address"),
@@ -73,12 +73,27 @@ class Email(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     in_reply_to: Mapped[str | None] = mapped_column(String(998))
     references: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    # The Message-ID of the first message of the conversation (from In-Reply-To / References).
+    conversation_id: Mapped[str | None] = mapped_column(String(998), index=True)
     text_body: Mapped[str | None] = mapped_column(Text)
     verdict: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(32), default=EmailStatus.QUEUED)
     status_detail: Mapped[str | None] = mapped_column(Text)
     trace_id: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class MailboxCursor(Base):
+    """How far ingestion got in one folder: advanced in the same transaction as the jobs it enqueues."""
+
+    __tablename__ = "mailbox_cursors"
+
+    account: Mapped[str] = mapped_column(String(200), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = _now()
 
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigurationError
@@ -23,9 +23,66 @@ DEV_GATEWAY_API_KEY = "dev-gateway-key-change-me"
 DEV_REVIEWER_API_KEY = "dev-reviewer-key-change-me"
 
 
+MailSecurity = Literal["ssl", "starttls", "none"]
+
+
+class MailCredential(BaseModel):
+    """One of: a password, a file holding it, or an OAuth2 (XOAUTH2) access-token source."""
+
+    username: str
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    # XOAUTH2 (Gmail, Microsoft 365): a file an external refresher keeps current, or a command
+    # that prints a fresh access token (like msmtp's passwordeval).
+    oauth2_token_file: Path | None = None
+    oauth2_token_command: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MailCredential:
+        sources = [self.password, self.password_file, self.oauth2_token_file, self.oauth2_token_command]
+        if sum(x is not None for x in sources) != 1:
+            raise ValueError(
+                f"account {self.username!r}: set exactly one of password, password_file, "
+                "oauth2_token_file, oauth2_token_command"
+            )
+        return self
+
+
+class ImapAccount(MailCredential):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="stable id used in the database")
+    host: str
+    port: int = 993
+    security: MailSecurity = "ssl"
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    sent_folder: str = "Sent"
+    idle: bool = True  # falls back to polling when the server lacks IDLE
+    poll_interval_s: float = 30.0
+    idle_refresh_s: float = 600.0  # re-issue IDLE well inside the 29-minute limit of RFC 2177
+    fetch_batch: int = 50
+    timeout_s: float = 30.0
+
+
+class SmtpAccount(MailCredential):
+    host: str
+    port: int = 587
+    security: MailSecurity = "starttls"
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    from_address: str
+    # Name of the IMAP account whose sent folder receives a copy (and is searched before a retry).
+    sent_copy_account: str | None = None
+    timeout_s: float = 30.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="MAILSPINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="MAILSPINE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="__",
     )
 
     env: Literal["dev", "test", "prod"] = "dev"
@@ -49,6 +106,11 @@ class Settings(BaseSettings):
     # --- mailbox (embedded demo mailbox: a directory of .eml files or a Maildir) ---
     mailbox_dir: Path = REPO_ROOT / "infra" / "demo" / "mailbox"
     mailbox_account: str = "demo"
+    # Real mailboxes: JSON, e.g. MAILSPINE_IMAP_ACCOUNTS='[{"name": "support", "host": "imap.example.com",
+    # "username": "support@example.com", "password_file": "/run/secrets/imap"}]'
+    imap_accounts: list[ImapAccount] = Field(default_factory=list)
+    # Outgoing mail: JSON in MAILSPINE_SMTP, or MAILSPINE_SMTP__HOST=... style variables. Unset: drafts only.
+    smtp: SmtpAccount | None = None
 
     # --- tools: the CRM adapter (HubSpot v3 subset) ---
     crm_base_url: str = ""  # empty: the reference CRM at http://{crm_host}:{crm_port}
@@ -80,6 +142,13 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+
+    def imap_account(self, name: str) -> ImapAccount:
+        for account in self.imap_accounts:
+            if account.name == name:
+                return account
+        known = ", ".join(a.name for a in self.imap_accounts) or "none configured"
+        raise ConfigurationError(f"no IMAP account named {name!r} ({known}); see MAILSPINE_IMAP_ACCOUNTS")
 
     @model_validator(mode="after")
     def _derive_urls(self) -> Settings:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from app import tasks
+from app.poller import run_pollers
 from app.queue import MAINTENANCE_QUEUE
 from app.services import open_services
 from app.settings import Settings
@@ -12,8 +14,17 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings, *, database_url: str, stop_when_idle: bool = False) -> None:
+async def run_worker(
+    settings: Settings, *, database_url: str, stop_when_idle: bool = False, poll_mailboxes: bool = True
+) -> None:
+    """Run jobs; unless told otherwise, also run the IMAP pollers (one active per account, leased)."""
     async with open_services(settings, database_url=database_url) as services:
+        stop = asyncio.Event()
+        pollers = (
+            asyncio.create_task(run_pollers(services.db, settings, stop))
+            if poll_mailboxes and settings.imap_accounts and not stop_when_idle
+            else None
+        )
         tasks.bind_services(services)
         try:
             async with tasks.open_queue(database_url) as app:
@@ -31,5 +42,8 @@ async def run_worker(settings: Settings, *, database_url: str, stop_when_idle: b
                     delete_jobs="successful",
                 )
         finally:
+            stop.set()
+            if pollers is not None:
+                await pollers
             tasks.bind_services(None)
             log.info("worker stopped")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from agent.inputs import GuardedEmail, ScannerResult, Verdict
+from app.errors import MessageRejected
 from app.telemetry import tracer
 from gateway.mime import ParsedEmail, parse_message
 from gateway.scanners import DEFAULT_SCANNERS, Scanner, strip_invisible
+from tools.mailbox_dir import TRUNCATED_HEADER
 
+_TRUNCATED = re.compile(rb"(?im)^" + TRUNCATED_HEADER.encode() + rb": original size (\d+)")
 _RANK = {"pass": 0, "flag": 1, "quarantine": 2}
 
 
@@ -56,6 +61,10 @@ def scan_raw(raw: bytes, *, email_id: int, max_bytes: int) -> tuple[ParsedEmail,
     with tracer().start_as_current_span("gateway parse") as span:
         span.set_attribute("mailspine.email_id", email_id)
         span.set_attribute("mailspine.size_bytes", len(raw))
+        oversized = _TRUNCATED.search(raw[: 512 * 1024])
+        if oversized:
+            size = int(oversized.group(1))
+            raise MessageRejected(f"message is {size} bytes, over the {max_bytes}-byte limit: headers stored")
         parsed = parse_message(raw, max_bytes=max_bytes)
         span.set_attribute("mailspine.mime.defects", len(parsed.defects))
     return parsed, guard(parsed, email_id=email_id)

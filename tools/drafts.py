@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from app.db import Database
@@ -32,8 +32,10 @@ async def save_draft(
     email_id: int,
     thread_id: str,
     in_reply_to: str | None,
+    references: list[str],
     idempotency_key: str,
 ) -> dict[str, Any]:
+    """Upsert by Message-ID, so a retry after an unknown outcome finds the draft it already wrote."""
     message_id = draft_message_id(thread_id=thread_id, idempotency_key=idempotency_key)
     with tool_span(SAVE_DRAFT, call_id=idempotency_key[:16]):
         async with db.transaction() as session:
@@ -56,4 +58,17 @@ async def save_draft(
                     select(OutboundMessage.id).where(OutboundMessage.message_id == message_id)
                 )
             ).scalar_one()
-    return {"outbound_id": row, "message_id": message_id}
+    refs = [r for r in references if r != in_reply_to]
+    return {
+        "outbound_id": row,
+        "message_id": message_id,
+        "in_reply_to": in_reply_to,
+        "references": [*refs, in_reply_to] if in_reply_to else refs,
+    }
+
+
+async def mark_sent(db: Database, *, message_id: str) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboundMessage).where(OutboundMessage.message_id == message_id).values(status="sent")
+        )

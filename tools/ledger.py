@@ -1,10 +1,11 @@
-"""Every side effect goes through here: exactly once per (thread, node, action, payload).
+"""Every side effect goes through here: exactly once per (thread, node, effect, payload).
 
 1. Look the key up: a recorded success is returned as is (a replay after a crash).
-2. Record the intent (committed) before the call.
-3. Call the tool with the key as its idempotency key. If an earlier attempt crashed between 2
-   and 4, the outcome is unknown; the remote system reconciles it (the CRM answers a repeated
-   ``Idempotency-Key`` from its own record; drafts are keyed by a deterministic Message-ID).
+2. Record the intent (committed) before the call; the row counts the attempts.
+3. Call the tool with the key and the attempt number. Attempt > 1 means an earlier attempt's
+   outcome is unknown (it crashed between 2 and 4): the tool reconciles with the remote system
+   before acting (the CRM answers a repeated ``Idempotency-Key`` from its own record; the SMTP
+   sender searches the Sent folder for the deterministic Message-ID; drafts upsert by it).
 4. Record the result (committed) and append an audit entry in the same transaction.
 """
 
@@ -15,43 +16,51 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opentelemetry import trace
+from pydantic import BaseModel
 
 from app.db import Database
 from app.errors import ToolError
 from app.hashing import payload_hash
 from app.repo import audit, ledger
-from tools.actions import Action
 
-EffectCall = Callable[[str], Awaitable[dict[str, Any]]]
+EffectCall = Callable[[str, int], Awaitable[dict[str, Any]]]  # (idempotency key, attempt) -> result
 
 
-def idempotency_key(*, thread_id: str, node: str, action_kind: str, payload_digest: str) -> str:
-    return hashlib.sha256(f"{thread_id}|{node}|{action_kind}|{payload_digest}".encode()).hexdigest()
+def idempotency_key(*, thread_id: str, node: str, effect: str, payload_digest: str) -> str:
+    return hashlib.sha256(f"{thread_id}|{node}|{effect}|{payload_digest}".encode()).hexdigest()
 
 
 async def run_effect(
-    db: Database, *, thread_id: str, node: str, action: Action, call: EffectCall, actor: str = "agent"
+    db: Database,
+    *,
+    thread_id: str,
+    node: str,
+    effect: str,
+    payload: BaseModel,
+    call: EffectCall,
+    actor: str = "agent",
 ) -> tuple[str, str, dict[str, Any]]:
     """Returns (idempotency key, status, result). Raises the tool's error after recording it."""
-    digest = payload_hash(action)
-    key = idempotency_key(thread_id=thread_id, node=node, action_kind=action.kind, payload_digest=digest)
+    digest = payload_hash(payload)
+    key = idempotency_key(thread_id=thread_id, node=node, effect=effect, payload_digest=digest)
     span = trace.get_current_span()
     async with db.transaction() as session:
         existing = await ledger.get_effect(session, idempotency_key=key)
         if existing is not None and existing.status == "succeeded":
-            span.add_event("ledger.replay", {"mailspine.effect.action": action.kind})
+            span.add_event("ledger.replay", {"mailspine.effect": effect})
             return key, "replayed", dict(existing.result or {})
-        await ledger.record_intent(
+        row = await ledger.record_intent(
             session,
             idempotency_key=key,
             thread_id=thread_id,
             node=node,
-            action=action.kind,
-            payload=action.model_dump(mode="json"),
+            action=effect,
+            payload=payload.model_dump(mode="json"),
             payload_hash=digest,
         )
+        attempt = row.attempts
     try:
-        result = await call(key)
+        result = await call(key, attempt)
     except ToolError as exc:
         async with db.transaction() as session:
             await ledger.record_result(session, idempotency_key=key, status="failed", error=str(exc)[:1000])
@@ -61,9 +70,9 @@ async def run_effect(
         await audit.append_audit(
             session,
             actor=actor,
-            action=f"effect.{action.kind}",
+            action=f"effect.{effect}",
             subject_type="thread",
             subject_id=thread_id,
-            details={"idempotency_key": key, "payload_hash": digest, "result": result},
+            details={"idempotency_key": key, "payload_hash": digest, "attempt": attempt, "result": result},
         )
     return key, "succeeded", result

@@ -15,8 +15,13 @@ from app.errors import MailboxError
 
 @dataclass(frozen=True)
 class MailboxMessage:
+    """One message as read from any mailbox; IMAP fills in folder, UIDVALIDITY and UID."""
+
     ref: str
     raw: bytes
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
 
 
 def iter_directory_mailbox(root: Path, *, max_bytes: int) -> Iterator[MailboxMessage]:
@@ -37,15 +42,24 @@ def iter_directory_mailbox(root: Path, *, max_bytes: int) -> Iterator[MailboxMes
     for path in paths:
         size = path.stat().st_size
         # Oversized messages are still ingested, headers only, so they stay visible (and rejected later).
-        raw = path.read_bytes() if size <= max_bytes else _headers_only(path)
+        raw = path.read_bytes() if size <= max_bytes else headers_only(_read_header(path), size=size)
         yield MailboxMessage(ref=str(path.relative_to(root)), raw=raw)
 
 
-def _headers_only(path: Path) -> bytes:
+def _read_header(path: Path) -> bytes:
     head = bytearray()
     with path.open("rb") as fh:
         for line in fh:
             if line in (b"\r\n", b"\n") or len(head) > 256 * 1024:
                 break
             head += line
-    return bytes(head) + b"X-Mailspine-Truncated: body over size limit not stored\r\n\r\n"
+    return bytes(head)
+
+
+TRUNCATED_HEADER = "X-Mailspine-Truncated"
+
+
+def headers_only(header: bytes, *, size: int) -> bytes:
+    """The stored form of an oversized message: its header block plus a marker the gateway rejects."""
+    header = header.rstrip(b"\r\n") + b"\r\n"
+    return header + f"{TRUNCATED_HEADER}: original size {size} bytes; body not stored\r\n\r\n".encode()

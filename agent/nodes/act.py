@@ -10,43 +10,77 @@ from agent.context import Context
 from agent.nodes import traced_node
 from agent.state import EffectRecord, EmailState
 from tools.actions import Action, CrmAddNote, CrmUpsertContact, DraftReply
-from tools.drafts import save_draft
+from tools.drafts import mark_sent, save_draft
 from tools.ledger import EffectCall, run_effect
+from tools.mailbox_smtp import OutgoingMessage, send_message
 
 
 def _call_for(action: Action, state: EmailState, ctx: Context, thread_id: str) -> EffectCall:
     email = state["email"]
     if isinstance(action, CrmUpsertContact):
-        return lambda key: ctx.crm.upsert_contact(action, idempotency_key=key)
+        return lambda key, attempt: ctx.crm.upsert_contact(action, idempotency_key=key)
     if isinstance(action, CrmAddNote):
         stamp = (email.sent_at or datetime.now(UTC)).isoformat()
-        return lambda key: ctx.crm.add_note(action, idempotency_key=key, timestamp=stamp)
+        return lambda key, attempt: ctx.crm.add_note(action, idempotency_key=key, timestamp=stamp)
     if isinstance(action, DraftReply):
-        return lambda key: save_draft(
+        return lambda key, attempt: save_draft(
             ctx.db,
             action,
             email_id=email.email_id,
             thread_id=thread_id,
             in_reply_to=email.message_id,
+            references=email.references,
             idempotency_key=key,
         )
     raise TypeError(f"no tool for action {action!r}")  # unreachable: Action is a closed union
 
 
+def _send_call(ctx: Context, draft: dict[str, Any], action: DraftReply) -> EffectCall:
+    settings, smtp = ctx.settings, ctx.settings.smtp
+    assert smtp is not None
+    sent = settings.imap_account(smtp.sent_copy_account) if smtp.sent_copy_account else None
+    message = OutgoingMessage(
+        message_id=draft["message_id"],
+        to=str(action.to),
+        subject=action.subject,
+        body=action.body,
+        in_reply_to=draft.get("in_reply_to"),
+        references=list(draft.get("references", [])),
+    )
+
+    async def send(key: str, attempt: int) -> dict[str, Any]:
+        result = await send_message(message, smtp=smtp, sent=sent, attempt=attempt)
+        await mark_sent(ctx.db, message_id=message.message_id)
+        return result
+
+    return send
+
+
 @traced_node("act")
 async def act(state: EmailState, runtime: Runtime[Context]) -> dict[str, Any]:
-    plan = state.get("plan")
+    plan, ctx = state.get("plan"), runtime.context
     if plan is None:
         return {"effects": []}
     thread_id = str(get_config()["configurable"]["thread_id"])
     effects: list[EffectRecord] = []
     for action in plan.actions:
         key, status, result = await run_effect(
-            runtime.context.db,
+            ctx.db,
             thread_id=thread_id,
             node="act",
-            action=action,
-            call=_call_for(action, state, runtime.context, thread_id),
+            effect=action.kind,
+            payload=action,
+            call=_call_for(action, state, ctx, thread_id),
         )
         effects.append(EffectRecord(action=action.kind, idempotency_key=key, status=status, result=result))
+        if isinstance(action, DraftReply) and ctx.settings.smtp is not None:
+            key, status, sent = await run_effect(
+                ctx.db,
+                thread_id=thread_id,
+                node="act",
+                effect="send_reply",
+                payload=action,
+                call=_send_call(ctx, result, action),
+            )
+            effects.append(EffectRecord(action="send_reply", idempotency_key=key, status=status, result=sent))
     return {"effects": effects}

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import pytest
+
+from app.errors import MessageRejected
 from gateway.mime import parse_message
-from gateway.scan import guard
+from gateway.scan import guard, scan_raw
 from tests.support.stack import DEMO_MAILBOX
+from tools.mailbox_dir import headers_only
 
 
 def _email(body: str, *, html: bool = False, attachment: str | None = None) -> bytes:
@@ -68,3 +72,9 @@ def test_demo_attack_emails_do_not_pass() -> None:
     assert attacks
     for path in attacks:
         assert _verdict(path.read_bytes())[0] in ("flag", "quarantine"), path.name
+
+
+def test_oversized_message_stored_headers_only_is_rejected_with_its_size() -> None:
+    raw = headers_only(b"From: a@b.example\r\nSubject: huge\r\n", size=40_000_000)
+    with pytest.raises(MessageRejected, match="40000000 bytes, over the 26214400-byte limit: headers stored"):
+        scan_raw(raw, email_id=1, max_bytes=26214400)
