@@ -50,3 +50,17 @@ async def queue_depth(session: AsyncSession, *, queue: str) -> dict[str, int]:
         {"q": queue},
     )
     return {status: int(n) for status, n in rows.all()}
+
+
+async def enqueue_many(
+    session: AsyncSession, *, queue: str, task: str, jobs: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Enqueue ``(lock, args)`` jobs in one statement (the batched ingest path)."""
+    if not jobs:
+        return
+    rows, params = [], {"queue": queue, "task": task}
+    for i, (lock, args) in enumerate(jobs):
+        rows.append(f"ROW(:queue, :task, 0, :l{i}, NULL, CAST(:a{i} AS jsonb), NULL)")
+        params |= {f"l{i}": lock, f"a{i}": json.dumps(args)}
+    sql = f"SELECT procrastinate_defer_jobs_v1(ARRAY[{', '.join(rows)}]::procrastinate_job_to_defer_v1[])"
+    await session.execute(text(sql), params)

@@ -22,10 +22,12 @@ from typing import Any
 
 import psutil
 
-from app.db import Database, resolve_database_url
+from app.db import Database, drop_database, fresh_database, resolve_database_url
 from app.demo import wait_settled
 from app.errors import MessageRejected
+from app.migrate import upgrade
 from app.settings import REPO_ROOT, get_settings
+from bench.imap_ingest import measure as measure_imap
 from gateway.scan import scan_raw
 from tests.support.stack import DEMO_MAILBOX, running_stack
 
@@ -115,13 +117,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--emails", type=int, default=200)
     parser.add_argument("--concurrency", default="1,4,16")
+    parser.add_argument(
+        "--imap-sizes", default="1000,10000", help="mailbox sizes for the IMAP ingest benchmark"
+    )
+    parser.add_argument("--imap-batch", type=int, default=50, help="fetch batch (the account default is 50)")
     args = parser.parse_args()
     settings = get_settings()
     server_url = resolve_database_url(settings)
     scan = bench_scan(rounds=20)
     rows = [bench_pipeline(server_url, args.emails, int(c)) for c in args.concurrency.split(",")]
-    command = f"make bench  (python -m bench.run --emails {args.emails} --concurrency {args.concurrency})"
-    write_report(command, scan, rows, embedded=not settings.database_url)
+    imap = bench_imap(server_url, [int(n) for n in args.imap_sizes.split(",")], args.imap_batch)
+    command = (
+        f"make bench  (python -m bench.run --emails {args.emails} --concurrency {args.concurrency} "
+        f"--imap-sizes {args.imap_sizes} --imap-batch {args.imap_batch})"
+    )
+    write_report(command, scan, rows, imap, embedded=not settings.database_url)
+
+
+def bench_imap(server_url: str, sizes: list[int], batch: int) -> list[dict[str, Any]]:
+    name = f"mailspine_bench_imap_{uuid.uuid4().hex[:6]}"
+    url = fresh_database(server_url, name)
+    try:
+        upgrade(url)
+        return measure_imap(url, sizes, batch)
+    finally:
+        drop_database(server_url, name)
 
 
 REPORT = """# Benchmarks
@@ -154,16 +174,34 @@ Spans nest: `process_email` contains the scan and every node; `node act` contain
 |---|---|---|
 {breakdown}
 
+## IMAP ingest (dovecot → Postgres, with job enqueue)
+
+One `sync_folder` over a folder of N messages, in its own process with telemetry on: UID SEARCH,
+batched `BODY.PEEK[]` fetches, one transaction per batch (emails, jobs, cursor). Peak RSS is the
+whole process (Python, SQLAlchemy, OpenTelemetry included); it should not grow with N.
+
+| messages | fetch batch | seconds | messages/s | peak RSS MB |
+|---|---|---|---|---|
+{imap_rows}
+
 DB bytes/email is the growth of `pg_database_size` (raw email, parsed fields, checkpoints, spans,
 ledger, audit, CRM rows) divided by the emails, before any retention.
 """
+IMAP_ROW = "| {messages} | {batch} | {seconds:.1f} | {per_s:.0f} | {peak_rss_mb:.0f} |"
 ROW = (
     "| {emails:.0f} | {concurrency:.0f} | {seconds:.1f} | {emails_per_s:.1f} | {p50_ms:.0f} | {p95_ms:.0f} "
     "| {peak_rss_mb:.0f} | {db_bytes_per_email:.0f} |"
 )
 
 
-def write_report(command: str, scan: dict[str, float], rows: list[dict[str, Any]], *, embedded: bool) -> None:
+def write_report(
+    command: str,
+    scan: dict[str, float],
+    rows: list[dict[str, Any]],
+    imap: list[dict[str, Any]],
+    *,
+    embedded: bool,
+) -> None:
     text = REPORT.format(
         command=command,
         machine=platform.machine(),
@@ -177,6 +215,7 @@ def write_report(command: str, scan: dict[str, float], rows: list[dict[str, Any]
         scan_rate=scan["emails_per_s"],
         rows="\n".join(ROW.format(**r) for r in rows),
         first_concurrency=rows[0]["concurrency"],
+        imap_rows="\n".join(IMAP_ROW.format(**r) for r in imap),
         breakdown="\n".join(f"| `{name}` | {n} | {float(ms):.1f} |" for name, n, ms in rows[0]["breakdown"]),
     )
     OUT.write_text(text)

@@ -53,10 +53,13 @@ class _Extractor(HTMLParser):
         self.hidden: list[str] = []
         self.comments: list[str] = []
         self.remote = 0
-        self._stack: list[tuple[str, bool]] = []  # (tag, hides its content)
+        # (tag, this element or an ancestor hides its content): the top answers "hidden?" in O(1).
+        self._stack: list[tuple[str, bool]] = []
+        # tag -> its positions in the stack, so closing a tag never scans a deep stack.
+        self._open: dict[str, list[int]] = {}
 
     def _hidden(self) -> bool:
-        return any(h for _, h in self._stack)
+        return bool(self._stack) and self._stack[-1][1]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k.lower(): (v or "") for k, v in attrs}
@@ -70,13 +73,16 @@ class _Extractor(HTMLParser):
             return
         hides = tag in _SKIP or "hidden" in a or bool(_HIDDEN_STYLE.search(a.get("style", "")))
         hides = hides or (a.get("aria-hidden") == "true" and "display" in a.get("style", ""))
-        self._stack.append((tag, hides))
+        self._open.setdefault(tag, []).append(len(self._stack))
+        self._stack.append((tag, hides or self._hidden()))
 
     def handle_endtag(self, tag: str) -> None:
-        for i in range(len(self._stack) - 1, -1, -1):
-            if self._stack[i][0] == tag:
-                del self._stack[i:]
-                break
+        positions = self._open.get(tag)
+        if positions:
+            cut = positions[-1]
+            for open_tag, _ in self._stack[cut:]:
+                self._open[open_tag].pop()  # each entry is popped once: linear overall
+            del self._stack[cut:]
         if tag in _BLOCK:
             self.visible.append("\n")
 
@@ -97,9 +103,48 @@ def _tidy(parts: list[str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+def _complete_markup(html: str) -> str:
+    """Escape every "<" that cannot start a complete tag, and close a comment left open at the end.
+
+    html.parser in Python 3.11 retries an unfinished tag, comment or processing instruction from
+    each "<" to the end of the input: "<a" * 100_000 takes a minute. After this pass every
+    construct it sees is complete, which keeps it linear; the visible text is unchanged.
+    """
+    out: list[str] = []
+    pos = 0
+    while (lt := html.find("<", pos)) >= 0:
+        out.append(html[pos:lt])
+        nxt = html[lt + 1 : lt + 2]
+        if html.startswith("<!--", lt):
+            close = html.find("-->", lt + 4)
+            if close < 0:  # a comment open to the end hides the rest, as in a browser
+                out.append(html[lt:] + "-->")
+                return "".join(out)
+            pos = close + 3
+        elif html.startswith("<![", lt):  # CDATA / Outlook "<![if !mso]>": dropped, short or not
+            close = html.find(">", lt, lt + 200)
+            pos = close + 1 if close >= 0 else lt + 3
+            if close < 0:
+                out.append("&lt;![")
+            continue
+        elif nxt.isalpha() or nxt in ("/", "!", "?"):
+            close = html.find(">", lt + 1)
+            if close < 0:  # no ">" anywhere after: every "<" left is text
+                out.append(html[lt:].replace("<", "&lt;"))
+                return "".join(out)
+            pos = close + 1
+        else:
+            out.append("&lt;")
+            pos = lt + 1
+            continue
+        out.append(html[lt:pos])
+    out.append(html[pos:])
+    return "".join(out)
+
+
 def html_to_text(html: str) -> HtmlText:
     parser = _Extractor()
-    parser.feed(html)
+    parser.feed(_complete_markup(html))
     parser.close()
     return HtmlText(
         text=_tidy(parser.visible),

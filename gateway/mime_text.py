@@ -66,13 +66,14 @@ def decode_text(data: bytes, label: str | None, defects: list[str], where: str =
     """Decode ``data`` declared as charset ``label`` (None: not declared)."""
     if not data:
         return ""
-    codec = resolve_charset(label) if label and label.strip() else None
+    name = (label or "").strip()[:40]
+    codec = resolve_charset(name) if name else None
     if codec is None:
         if data.isascii():
             return data.decode("ascii")
         text, used = _guess(data)
-        if label and label.strip():
-            defects.append(f"unknown charset {label.strip()[:40]!r} in {where}: decoded as {used}")
+        if name:
+            defects.append(f"unknown charset {name!r} in {where}: decoded as {used}")
         else:
             defects.append(f"no charset declared for 8-bit {where}: decoded as {used}")
         return text
@@ -87,16 +88,17 @@ def decode_text(data: bytes, label: str | None, defects: list[str], where: str =
             text, used = data.decode("utf-8-sig"), "utf-8"
         except UnicodeDecodeError:
             text, used = data.decode(codec, errors="replace"), f"{codec} with replacement"
-    defects.append(f"bytes invalid for declared charset {label.strip()[:40]!r} in {where}: decoded as {used} (repaired)")
+    defects.append(f"bytes invalid for declared charset {name!r} in {where}: decoded as {used} (repaired)")
     return text
 
 
-def header_bytes_to_str(raw: bytes) -> tuple[str, bool]:
-    """Decode a raw header value; the flag is True when a non-utf-8 guess was needed."""
+def header_bytes_to_str(raw: bytes) -> tuple[str, str | None]:
+    """Decode a raw header value (RFC 6532 allows utf-8); also returns the codec when that was a
+    guess other than utf-8."""
     if raw.isascii():
-        return raw.decode("ascii"), False
+        return raw.decode("ascii"), None
     text, used = _guess(raw)
-    return text.lstrip("\ufeff"), used != "utf-8"
+    return text.lstrip("\ufeff"), None if used == "utf-8" else used
 
 
 def clean(text: str) -> str:

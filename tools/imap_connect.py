@@ -9,6 +9,7 @@ never the secret.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 
 from imapclient import IMAPClient
@@ -60,7 +61,5 @@ def _describe(exc: BaseException) -> str:
 
 
 def _close(client: IMAPClient) -> None:
-    try:
+    with contextlib.suppress(Exception):  # already broken; the original error is what matters
         client.shutdown()
-    except Exception:  # already broken; the original error is what matters
-        pass

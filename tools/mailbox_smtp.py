@@ -113,25 +113,26 @@ def _smtp_send(account: SmtpAccount, to: str, raw: bytes) -> None:
             conn.login(account.username, secret.value)
         phase = "send"
         conn.sendmail(account.from_address, [to], raw)
-    except (smtplib.SMTPException, OSError) as exc:
-        raise _classify(exc, phase, f"{account.host}:{account.port}", account.username) from None
-    finally:
+    except (smtplib.SMTPException, OSError, UnicodeError) as exc:
         if conn is not None:
-            _quit(conn)  # after acceptance a failing QUIT must not turn success into a retry
+            conn.close()
+        if isinstance(exc, UnicodeError):  # a non-ASCII address would need SMTPUTF8
+            raise ToolError(f"SMTP {phase}: a non-ASCII address is not supported") from None
+        raise _classify(exc, phase, f"{account.host}:{account.port}", account.username) from None
+    _quit(conn)  # accepted: a failing QUIT must not turn success into a retry
 
 
 def _classify(exc: BaseException, phase: str, where: str, username: str) -> ToolError:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return ToolAuthError(f"SMTP server {where} refused the login of {username} ({exc.smtp_code})")
-    if phase == "auth" and not isinstance(
-        exc, smtplib.SMTPResponseException | smtplib.SMTPServerDisconnected
-    ):
-        if isinstance(exc, smtplib.SMTPException):  # no AUTH offered, or no common mechanism
-            return ToolAuthError(f"SMTP server {where} offers no usable login for {username}")
+    no_reply = not isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPServerDisconnected)
+    if phase == "auth" and no_reply and isinstance(exc, smtplib.SMTPException):
+        return ToolAuthError(f"SMTP server {where} offers no usable login for {username}")  # no AUTH
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         unknown = "; the message may have been delivered" if phase == "send" else ""
         return ToolUnavailable(f"SMTP server {where} closed the connection during {phase}{unknown}")
-    code, text = 0, b""
+    code: int = 0
+    text: bytes | str = b""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = min(exc.recipients.values(), default=(0, b""))
     elif isinstance(exc, smtplib.SMTPResponseException):

@@ -48,6 +48,22 @@ async def insert_email(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def insert_emails(session: AsyncSession, *, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert many; returns ``{(message_id, content_sha256): id}`` for the rows that were new."""
+    if not rows:
+        return {}
+    values = [
+        {**r, "size_bytes": len(r["raw"]), "status": EmailStatus.QUEUED, "references": []} for r in rows
+    ]
+    stmt = (
+        insert(Email)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(Email.id, Email.message_id, Email.content_sha256)
+    )
+    return {(m, h): i for i, m, h in (await session.execute(stmt)).all()}
+
+
 async def get_email(session: AsyncSession, *, email_id: int) -> Email | None:
     return await session.get(Email, email_id)
 

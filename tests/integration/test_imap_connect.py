@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import MailboxAuthError, MailboxUnavailable
-from tests.support.dovecot import Dovecot, MailUser, _free_port, imap_account
+from tests.support.dovecot import Dovecot, MailUser, free_port, imap_account
 from tools.imap_connect import connect_imap
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def test_wrong_password(dovecot: Dovecot, mail_user: MailUser) -> None:
 
 
 def test_closed_port_is_unavailable(dovecot: Dovecot, mail_user: MailUser) -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(MailboxUnavailable) as info:
         connect_imap(imap_account(dovecot, mail_user.name, mail_user.password, port=port))
     assert f"127.0.0.1:{port}" in str(info.value)
@@ -63,3 +63,16 @@ def test_reconnects_after_server_restart(dovecot: Dovecot, mail_user: MailUser) 
         assert client.search(["ALL"]) == [uid]
     finally:
         client.logout()
+
+
+def test_reset_uidvalidity_renumbers_the_folder(dovecot: Dovecot, mail_user: MailUser) -> None:
+    user, password = mail_user.name, mail_user.password
+    dovecot.append(user, password, "Archive", b"Subject: a\r\n\r\na\r\n", flags=[b"\\Flagged"])
+    before = dovecot.uidvalidity(user, password, "Archive")
+    after = dovecot.reset_uidvalidity(user, "Archive")
+    assert after != before
+    assert dovecot.uidvalidity(user, password, "Archive") == after
+    with dovecot.client(user) as c:
+        c.select_folder("Archive", readonly=True)
+        [data] = c.fetch(c.search(["ALL"]), ["FLAGS"]).values()
+    assert b"\\Flagged" in data[b"FLAGS"]  # messages and flags survive, numbering starts over

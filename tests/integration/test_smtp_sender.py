@@ -8,10 +8,13 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from app.errors import ToolAuthError, ToolError, ToolUnavailable
 from app.settings import ImapAccount
-from tests.support.dovecot import Dovecot, MailUser, imap_account
+from tests.support.dovecot import Dovecot, MailUser, free_port, imap_account
 from tests.support.smtp_server import SmtpSink
 from tools.mailbox_smtp import OutgoingMessage, send_message
 
@@ -53,7 +56,9 @@ def sent_copies(dovecot: Dovecot, account: ImapAccount, message_id: str) -> list
         return [data[b"BODY[]"] for data in c.fetch(uids, ["BODY.PEEK[]"]).values()]
 
 
-async def test_send_once_with_headers_and_sent_copy(sink: SmtpSink, sent: ImapAccount, dovecot: Dovecot) -> None:
+async def test_send_once_with_headers_and_sent_copy(
+    sink: SmtpSink, sent: ImapAccount, dovecot: Dovecot
+) -> None:
     msg = outgoing()
     result = await send_message(msg, smtp=sink.account(), sent=sent, attempt=1)
     assert result == {"message_id": msg.message_id, "reconciled": False, "sent_copy": True}
@@ -82,7 +87,9 @@ async def test_retry_after_crash_is_reconciled(sink: SmtpSink, sent: ImapAccount
     assert len(sent_copies(dovecot, sent, msg.message_id)) == 1
 
 
-async def test_retry_when_first_attempt_never_sent(sink: SmtpSink, sent: ImapAccount, dovecot: Dovecot) -> None:
+async def test_retry_when_first_attempt_never_sent(
+    sink: SmtpSink, sent: ImapAccount, dovecot: Dovecot
+) -> None:
     msg = outgoing(in_reply_to=None, references=[])
     result = await send_message(msg, smtp=sink.account(), sent=sent, attempt=2)
     assert result["reconciled"] is False and result["sent_copy"] is True
@@ -121,7 +128,7 @@ async def test_451_is_unavailable_then_retry_sends_once(
 ) -> None:
     msg = outgoing()
     sink.fail_next_data(1)
-    with pytest.raises(ToolUnavailable, match="451 4.3.0"):
+    with pytest.raises(ToolUnavailable, match=r"451 4\.3\.0"):
         await send_message(msg, smtp=sink.account(), sent=sent, attempt=1)
     result = await send_message(msg, smtp=sink.account(), sent=sent, attempt=2)
     assert result["reconciled"] is False
@@ -137,7 +144,9 @@ async def test_refused_recipient_is_a_tool_error(sink: SmtpSink, sent: ImapAccou
     assert "550 5.1.1" in str(info.value) and "nobody@" not in str(info.value)
 
 
-async def test_drop_after_data_is_unknown_outcome(sink: SmtpSink, sent: ImapAccount, dovecot: Dovecot) -> None:
+async def test_drop_after_data_is_unknown_outcome(
+    sink: SmtpSink, sent: ImapAccount, dovecot: Dovecot
+) -> None:
     msg = outgoing()
     sink.drop_after_next_data()
     with pytest.raises(ToolUnavailable, match="may have been delivered"):
@@ -162,3 +171,40 @@ async def test_xoauth2_token_file(sent: ImapAccount, tmp_path: Path) -> None:
         assert len(oauth.messages) == 1
     finally:
         oauth.stop()
+
+
+async def test_span_has_no_addresses_or_body(
+    sink: SmtpSink, sent: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr("tools.base.tracer", lambda: provider.get_tracer("test"))
+    msg = outgoing()
+    await send_message(msg, smtp=sink.account(), sent=sent, attempt=1)
+    [span] = exporter.get_finished_spans()
+    assert span.name == "execute_tool send_reply"
+    attributes = dict(span.attributes or {})
+    assert attributes["mailspine.send.sent_copy"] is True
+    assert not [v for v in attributes.values() if isinstance(v, str) and ("@" in v or "refund" in v)]
+
+
+async def test_retry_never_sends_blind_when_sent_folder_is_unreachable(
+    sink: SmtpSink, sent: ImapAccount
+) -> None:
+    unreachable = sent.model_copy(update={"port": free_port()})
+    with pytest.raises(ToolUnavailable, match="sent folder"):
+        await send_message(outgoing(), smtp=sink.account(), sent=unreachable, attempt=2)
+    assert sink.messages == []
+
+
+async def test_first_attempt_sends_even_if_the_sent_copy_fails(sink: SmtpSink, sent: ImapAccount) -> None:
+    unreachable = sent.model_copy(update={"port": free_port()})
+    result = await send_message(outgoing(), smtp=sink.account(), sent=unreachable, attempt=1)
+    assert result["sent_copy"] is False and len(sink.messages) == 1
+
+
+async def test_non_ascii_address_is_a_tool_error(sink: SmtpSink) -> None:
+    with pytest.raises(ToolError) as info:
+        await send_message(outgoing(to="jürgen@example.test"), smtp=sink.account(), sent=None, attempt=1)
+    assert not isinstance(info.value, ToolUnavailable) and sink.messages == []

@@ -8,11 +8,10 @@ recorded: the client cannot know it was delivered).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
-import socket
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from app.settings import SmtpAccount
+from tests.support.dovecot import free_port
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,6 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     login: str | None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _SMTP(SMTP):
@@ -56,14 +50,12 @@ class _SMTP(SMTP):
 
 class _Controller(Controller):
     def factory(self) -> SMTP:
-        with warnings.catch_warnings():  # "AUTH without TLS": intended, loopback only
-            warnings.simplefilter("ignore", UserWarning)
-            return _SMTP(self.handler, **self.SMTP_kwargs)
+        return _SMTP(self.handler, **self.SMTP_kwargs)
 
 
 def _quiet(record: logging.LogRecord) -> bool:
     text = str(record.msg)
-    return "auth_require_tls == False" not in text and "login_data is deprecated" not in text
+    return "login_data is deprecated" not in text  # aiosmtpd itself still sets it
 
 
 logging.getLogger("mail.log").addFilter(_quiet)
@@ -76,7 +68,7 @@ class SmtpSink:
         self, username: str = "agent", password: str = "sink-password", oauth2_token: str | None = None
     ) -> None:
         self.username, self.password, self.oauth2_token = username, password, oauth2_token
-        self.port = _free_port()
+        self.port = free_port()
         self._lock = threading.Lock()
         self._messages: list[Received] = []
         self._fail_data: list[str] = []
@@ -92,8 +84,7 @@ class SmtpSink:
             hostname=self.host,
             port=self.port,
             authenticator=self._authenticate,
-            auth_require_tls=False,
-            auth_required=True,
+            auth_require_tls=False,  # loopback only; AUTH is enforced in handle_MAIL
         )
         self._controller.start()
 
@@ -151,6 +142,16 @@ class SmtpSink:
         )
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        # aiosmtpd's auth_required=True warns on every connection when TLS is not required.
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -163,14 +164,14 @@ class SmtpSink:
         with self._lock:
             if self._fail_data:
                 return self._fail_data.pop(0)
-            raw = envelope.original_content or envelope.content or b""
+            raw = envelope.original_content or b""  # the bytes as received (after dot-unstuffing)
             auth = session.auth_data
             login = auth.login.decode(errors="replace") if isinstance(auth, LoginPassword) else None
             self._messages.append(
-                Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(raw), login)  # type: ignore[arg-type]
+                Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(raw), login)
             )
             drop = self._drop_after_data > 0
             self._drop_after_data -= int(drop)
-        if drop and server.transport is not None:
+        if drop and isinstance(server.transport, asyncio.Transport):
             server.transport.abort()  # accepted, but the client never hears "250"
         return "250 2.0.0 OK: queued"

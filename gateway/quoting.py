@@ -1,0 +1,86 @@
+"""Split the new text of a message from the history below it (quoted replies, forwarded mail).
+
+History starts at the earliest of: a reply attribution ("On ... wrote:", de/fr/es variants, also
+wrapped over up to three lines), a separator ("-----Original Message-----", "---------- Forwarded
+message ---------", "Begin forwarded message:", ...), or an Outlook header block ("From:" followed
+by a Subject line and a Sent/Date/To line, in en/de/fr/es). Without any of these, lines starting
+with ">" are the history. Every search is a compiled regex over the whole text, so a huge body costs
+linear time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LINE = r"(?:[^\n]|\n(?!\s*\n)){0,300}?"  # up to 300 characters, possibly wrapped, no blank line
+_ATTRIBUTION = re.compile(
+    rf"^[ \t]*(?:On\s{_LINE}\bwrote|Am\s{_LINE}\bschrieb{_LINE}|Le\s{_LINE}\ba\s+écrit"
+    rf"|El\s{_LINE}\bescribió{_LINE})[ \t]*:[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
+# "Name <a@b> wrote:" alone on a line, only when quoted lines follow.
+_SHORT_ATTRIBUTION = re.compile(
+    r"^[^\n>]{1,150}\b(?:wrote|schrieb|a écrit|escribió)[ \t]*:[ \t]*\n(?:[ \t]*\n)?[ \t]*>",
+    re.MULTILINE | re.IGNORECASE,
+)
+_SEPARATOR = re.compile(
+    r"^[ \t>]*(?:-{2,}[ \t]*(?:original message|forwarded message|weitergeleitete nachricht|"
+    r"ursprüngliche nachricht|original-nachricht|message d'origine|message transféré|message original|"
+    r"mensaje original|mensaje reenviado)[ \t]*-{2,}|(?:begin forwarded message|anfang der "
+    r"weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado)[ \t]*:)[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_FORWARD_WORDS = re.compile(r"forward|weitergeleitet|transféré|réexpédié|reenviado", re.IGNORECASE)
+_FROM_LINE = re.compile(r"^[ \t>*]*(?:From|Von|De)[ \t]?:\*?[ \t]*\S", re.MULTILINE | re.IGNORECASE)
+_SUBJECT_FIELD = re.compile(r"^[ \t>*]*(?:Subject|Betreff|Objet|Asunto)[ \t]?:\*?(.*)$", re.IGNORECASE)
+_OTHER_FIELD = re.compile(
+    r"^[ \t>*]*(?:Sent|Date|To|Gesendet|Datum|An|Envoyé|À|Enviado(?: el)?|Fecha|Para)[ \t]?:",
+    re.IGNORECASE,
+)
+_FORWARD_SUBJECT = re.compile(r"^\W*(?:fwd?|wg|tr|rv|fw)\s*:", re.IGNORECASE)
+_RULE = re.compile(r"^[ \t]*_{10,}[ \t]*\n", re.MULTILINE)
+_MAX_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class Split:
+    new: str
+    history: str
+    forwarded: bool  # the history is a forwarded message, not a quoted reply
+
+
+def _outlook_block(text: str) -> tuple[int, bool] | None:
+    """Start of an Outlook-style header block (and whether its subject says forward)."""
+    for count, match in enumerate(_FROM_LINE.finditer(text)):
+        if count >= _MAX_CANDIDATES:
+            break
+        following = text[match.end() : match.end() + 800].split("\n")[1:7]
+        subjects = [m for line in following if (m := _SUBJECT_FIELD.match(line))]
+        if not subjects or not any(_OTHER_FIELD.match(line) for line in following):
+            continue
+        forwarded = bool(_FORWARD_SUBJECT.match(subjects[0].group(1)))
+        rules = list(_RULE.finditer(text, max(0, match.start() - 200), match.start()))
+        rule = rules[-1] if rules else None
+        if rule is not None and not text[rule.end() : match.start()].strip():
+            return rule.start(), forwarded  # Outlook's "____" line above the block
+        return match.start(), forwarded
+    return None
+
+
+def split_history(text: str) -> Split:
+    starts: list[tuple[int, bool]] = []
+    for pattern in (_ATTRIBUTION, _SHORT_ATTRIBUTION):
+        if match := pattern.search(text):
+            starts.append((match.start(), False))
+    if match := _SEPARATOR.search(text):
+        starts.append((match.start(), bool(_FORWARD_WORDS.search(match.group(0)))))
+    if (block := _outlook_block(text)) is not None:
+        starts.append(block)
+    if starts:
+        at, forwarded = min(starts)
+        return Split(text[:at].strip(), text[at:].strip(), forwarded)
+    lines = text.split("\n")
+    new = [line for line in lines if not line.lstrip().startswith(">")]
+    quoted = [line for line in lines if line.lstrip().startswith(">")]
+    return Split("\n".join(new).strip(), "\n".join(quoted).strip(), False)
