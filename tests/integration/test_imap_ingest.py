@@ -34,7 +34,9 @@ def _unique(raw: bytes, tag: str) -> bytes:
 
 
 def _append(dovecot: Dovecot, user: MailUser, paths: list[Path], folder: str = "INBOX") -> list[int]:
-    return [dovecot.append(user.name, user.password, folder, _unique(p.read_bytes(), user.name)) for p in paths]
+    return [
+        dovecot.append(user.name, user.password, folder, _unique(p.read_bytes(), user.name)) for p in paths
+    ]
 
 
 async def _email_rows(db: Database, account: str) -> list[tuple[str, int, int]]:

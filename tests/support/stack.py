@@ -65,7 +65,7 @@ class Stack:
 
 
 @contextmanager
-def running_stack(pg_server_url: str, log_dir: Path) -> Iterator[Stack]:
+def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[Stack]:
     from infra.crm.migrate import upgrade as crm_upgrade
 
     name = f"mailspine_stack_{uuid.uuid4().hex[:8]}"
@@ -74,7 +74,7 @@ def running_stack(pg_server_url: str, log_dir: Path) -> Iterator[Stack]:
     crm_upgrade(url)
     token = create_crm_token(url, name="test-agent", scopes=list(AGENT_SCOPES))
     crm_port, api_port = free_port(), free_port()
-    env = {
+    base_env = {
         "DATABASE_URL": url,
         "MAILSPINE_ENV": "test",
         "MAILSPINE_CRM_TOKEN": token,
@@ -84,7 +84,7 @@ def running_stack(pg_server_url: str, log_dir: Path) -> Iterator[Stack]:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "MAILSPINE_LOG_LEVEL": "INFO",
     }
-    group = ProcessGroup(log_dir, env)
+    group = ProcessGroup(log_dir, {**base_env, **(env or {})})
     try:
         group.start("crm", ["crm", "serve"])
         group.wait_http("crm", f"http://127.0.0.1:{crm_port}/health")

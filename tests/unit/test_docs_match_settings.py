@@ -18,7 +18,9 @@ def _env_names() -> set[str]:
 def test_env_example_lists_every_setting() -> None:
     text = (REPO_ROOT / ".env.example").read_text()
     # Nested fields (MAILSPINE_SMTP__HOST) document their parent setting.
-    documented = {n.split("__")[0] for n in re.findall(r"(?:^#?\s*|\s)([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)}
+    documented = {
+        n.split("__")[0] for n in re.findall(r"(?:^#?\s*|\s)([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)
+    }
     assert _env_names() - documented == set()
     assert documented - _env_names() == set()
 
