@@ -251,6 +251,9 @@ def demo(
     ] = True,
     mailbox: Annotated[Path | None, typer.Option(help="Mailbox directory to load")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for processing")] = 300.0,
+    imap: Annotated[
+        bool, typer.Option(help="Serve the mailbox from a local dovecot and send replies over SMTP")
+    ] = False,
 ) -> None:
     """Run the whole pipeline on the demo mailbox with embedded defaults."""
     from app.demo import run_demo
@@ -261,7 +264,7 @@ def demo(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s [demo] %(name)s: %(message)s",
     )
-    raise typer.Exit(run_demo(settings, serve=serve, mailbox=mailbox, timeout_s=timeout))
+    raise typer.Exit(run_demo(settings, serve=serve, mailbox=mailbox, timeout_s=timeout, imap=imap))
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,28 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through ProcessGroup, which stops every child
 
 
-def run_demo(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s: float) -> int:
+def run_demo(
+    settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s: float, imap: bool = False
+) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        return _run(settings, serve=serve, mailbox=mailbox, timeout_s=timeout_s)
+        with ExitStack() as stack:
+            return _run(
+                settings,
+                stack,
+                serve=serve,
+                mailbox=mailbox or settings.mailbox_dir,
+                timeout_s=timeout_s,
+                imap=imap,
+            )
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
 
 
-def _run(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s: float) -> int:
+def _run(
+    settings: Settings, stack: ExitStack, *, serve: bool, mailbox: Path, timeout_s: float, imap: bool
+) -> int:
     url = fresh_database(resolve_database_url(settings), DEMO_DB)
     upgrade(url)
     from infra.crm.migrate import upgrade as crm_upgrade
@@ -95,44 +108,64 @@ def _run(settings: Settings, *, serve: bool, mailbox: Path | None, timeout_s: fl
         "MAILSPINE_CRM_BASE_URL": settings.crm_base_url,
         "OTEL_BSP_SCHEDULE_DELAY": "500",
     }
-    with ProcessGroup(settings.var_dir / "logs", env) as group:
-        group.start("crm", ["crm", "serve"])
-        group.wait_http("crm", f"{settings.crm_base_url}/health")
-        group.start("worker", ["worker"])
-        if serve:
-            group.start("api", ["api"])
-            group.wait_http("api", f"{settings.gateway_url}/health")
-            group.start("dashboard", streamlit_command(settings))
-        summary = asyncio.run(
-            _process(settings, url, mailbox or settings.mailbox_dir, timeout_s, group.check_alive)
-        )
-        if not serve:
-            group.stop("worker")  # a graceful stop flushes the worker's last spans
-            summary["spans"] = asyncio.run(_count_spans(url))
-            print(json.dumps(summary), flush=True)
-            return 0
+    if imap:
+        from app.demo_mail import local_mail_servers
+
+        mail = stack.enter_context(local_mail_servers(settings.var_dir / "mail", mailbox))
+        env |= mail.env
+    group = stack.enter_context(ProcessGroup(settings.var_dir / "logs", env))
+    group.start("crm", ["crm", "serve"])
+    group.wait_http("crm", f"{settings.crm_base_url}/health")
+    group.start("worker", ["worker"])
+    if serve:
+        group.start("api", ["api"])
+        group.wait_http("api", f"{settings.gateway_url}/health")
+        group.start("dashboard", streamlit_command(settings))
+    summary = asyncio.run(_process(settings, url, mailbox, timeout_s, group.check_alive, via_imap=imap))
+    if not serve:
+        group.stop("worker")  # a graceful stop flushes the worker's last spans
+    else:
         time.sleep(1.0)  # the worker exports spans every 500 ms (OTEL_BSP_SCHEDULE_DELAY above)
-        summary["spans"] = asyncio.run(_count_spans(url))
-        print(json.dumps(summary), flush=True)
-        print(f"\n  gateway API   {settings.gateway_url}/docs   (X-API-Key: the reviewer key)")
-        print(f"  dashboard     http://{settings.api_host}:{settings.dashboard_port}")
-        print(f"  CRM           {settings.crm_base_url}/docs")
-        print("  Ctrl-C stops everything.", flush=True)
-        while True:
-            group.check_alive()
-            time.sleep(1)
+    summary["spans"] = asyncio.run(_count_spans(url))
+    if imap:
+        print(
+            f"  replies sent over SMTP: {len(mail.sink.messages)} (IMAP {mail.imap_port}, "
+            f"SMTP {mail.sink.port})",
+            file=sys.stderr,
+        )
+    print(json.dumps(summary), flush=True)
+    if not serve:
+        return 0
+    print(f"\n  gateway API   {settings.gateway_url}/docs   (X-API-Key: the reviewer key)")
+    print(f"  dashboard     http://{settings.api_host}:{settings.dashboard_port}")
+    print(f"  CRM           {settings.crm_base_url}/docs")
+    print("  Ctrl-C stops everything.", flush=True)
+    while True:
+        group.check_alive()
+        time.sleep(1)
 
 
 async def _process(
-    settings: Settings, url: str, mailbox: Path, timeout_s: float, check: Callable[[], None]
+    settings: Settings,
+    url: str,
+    mailbox: Path,
+    timeout_s: float,
+    check: Callable[[], None],
+    *,
+    via_imap: bool,
 ) -> dict[str, Any]:
     db = Database(url)
     try:
-        messages = iter_directory_mailbox(mailbox, max_bytes=settings.max_email_bytes)
-        report = await ingest_messages(
-            db, messages, account=settings.mailbox_account, queue=settings.queue_name
-        )
-        counts = await wait_settled(db, report.new_ids, timeout_s=timeout_s, check=check)
+        if via_imap:  # the worker's poller ingests from the local dovecot; wait for every message
+            expected = len(await asyncio.to_thread(lambda: list(mailbox.glob("*.eml"))))
+            ids = await _await_ingest(db, expected=expected, timeout_s=timeout_s, check=check)
+        else:
+            messages = iter_directory_mailbox(mailbox, max_bytes=settings.max_email_bytes)
+            report = await ingest_messages(
+                db, messages, account=settings.mailbox_account, queue=settings.queue_name
+            )
+            ids = report.new_ids
+        counts = await wait_settled(db, ids, timeout_s=timeout_s, check=check)
     finally:
         await db.dispose()
     flush_telemetry()
@@ -144,6 +177,21 @@ async def _process(
         "failed": counts.get(EmailStatus.FAILED, 0),
         "spans": 0,
     }
+
+
+async def _await_ingest(
+    db: Database, *, expected: int, timeout_s: float, check: Callable[[], None]
+) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with db.transaction() as session:
+            ids = [e.id for e in await emails.list_emails(session, limit=expected + 1)]
+        if len(ids) >= expected:
+            return sorted(ids)
+        check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(ids)}/{expected} messages arrived over IMAP after {timeout_s}s")
+        await asyncio.sleep(0.5)
 
 
 async def _count_spans(url: str) -> int:

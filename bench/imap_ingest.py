@@ -81,7 +81,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def measure(url: str, sizes: list[int], batch: int) -> list[dict[str, Any]]:
-    from tests.support.dovecot import Dovecot
+    from infra.mail.dovecot import Dovecot
 
     server = Dovecot()
     server.start()

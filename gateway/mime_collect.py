@@ -19,7 +19,8 @@ from gateway.mime_payload import decode_body, digest, normalise_cte
 from gateway.mime_text import clean, decode_text, drop_base64_blocks
 from gateway.mime_tree import Entity
 
-MAX_TEXT_BYTES = 4 << 20  # per text part; an HTML part this big already takes seconds to render
+MAX_TEXT_BYTES = 2 << 20  # per text part, as sent (encoded)
+MAX_HTML_BYTES = 1 << 20  # html.parser renders about 1 MiB/s of tag-dense HTML
 MAX_CALENDAR_BYTES = 1 << 20
 _TEXT = ("text/plain", "text/html")
 _CALENDAR = ("text/calendar", "application/ics")
@@ -62,10 +63,10 @@ def _filename(part: Entity, out: Collected) -> str | None:
 def _text(part: Entity, out: Collected) -> str:
     cte = normalise_cte(part.headers.get("content-transfer-encoding"))
     where = part.content_type + " part"
-    end = part.end
-    if end - part.start > MAX_TEXT_BYTES:
-        out.defects.append(f"{where} over {MAX_TEXT_BYTES >> 20} MiB: only the start was read")
-        end = part.start + MAX_TEXT_BYTES
+    end, limit = part.end, MAX_HTML_BYTES if part.content_type == "text/html" else MAX_TEXT_BYTES
+    if end - part.start > limit:
+        out.defects.append(f"{where} over {limit >> 20} MiB: only the first {limit >> 20} MiB were read")
+        end = part.start + limit
     data = decode_body(part.buf, part.start, end, cte, out.defects, where)
     return clean(decode_text(data, _param(part.headers, "charset", "content-type", out), out.defects, where))
 

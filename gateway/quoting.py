@@ -1,7 +1,7 @@
 """Split the new text of a message from the history below it (quoted replies, forwarded mail).
 
 History starts at the earliest of: a reply attribution ("On ... wrote:", de/fr/es variants, also
-wrapped over up to three lines), a separator ("-----Original Message-----", "---------- Forwarded
+wrapped over up to three lines, or "Name wrote:" followed by ">" lines), a separator ("-----Original Message-----", "---------- Forwarded
 message ---------", "Begin forwarded message:", ...), or an Outlook header block ("From:" followed
 by a Subject line and a Sent/Date/To line, in en/de/fr/es). Without any of these, lines starting
 with ">" are the history. Every search is a compiled regex over the whole text, so a huge body costs
@@ -13,17 +13,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_LINE = r"(?:[^\n]|\n(?!\s*\n)){0,300}?"  # up to 300 characters, possibly wrapped, no blank line
-_ATTRIBUTION = re.compile(
-    rf"^[ \t]*(?:On\s{_LINE}\bwrote|Am\s{_LINE}\bschrieb{_LINE}|Le\s{_LINE}\ba\s+écrit"
-    rf"|El\s{_LINE}\bescribió{_LINE})[ \t]*:[ \t]*$",
+# The end of a reply attribution: "wrote:", "schrieb <name>:", "a écrit :", "escribió:". The start
+# ("On", "Am", "Le", "El") is then looked for on that line or up to two lines above (clients wrap
+# long attributions). Searching for the rare end first keeps this linear on any text.
+_ATTRIBUTION_END = re.compile(
+    r"(?:\bwrote|\bschrieb\b[^\n]{0,200}|\ba\s+écrit|\bescribió[^\n]{0,200})[ \t]*:[ \t]*$",
     re.MULTILINE | re.IGNORECASE,
 )
-# "Name <a@b> wrote:" alone on a line, only when quoted lines follow.
-_SHORT_ATTRIBUTION = re.compile(
-    r"^[^\n>]{1,150}\b(?:wrote|schrieb|a écrit|escribió)[ \t]*:[ \t]*\n(?:[ \t]*\n)?[ \t]*>",
-    re.MULTILINE | re.IGNORECASE,
-)
+_ATTRIBUTION_START = re.compile(r"[ \t]*(?:On|Am|Le|El)\s", re.IGNORECASE)
+_QUOTED_NEXT = re.compile(r"[ \t]*\n(?:[ \t]*\n)?[ \t]*>")
 _SEPARATOR = re.compile(
     r"^[ \t>]*(?:-{2,}[ \t]*(?:original message|forwarded message|weitergeleitete nachricht|"
     r"ursprüngliche nachricht|original-nachricht|message d'origine|message transféré|message original|"
@@ -68,11 +66,28 @@ def _outlook_block(text: str) -> tuple[int, bool] | None:
     return None
 
 
+def _attribution(text: str) -> int | None:
+    for count, end in enumerate(_ATTRIBUTION_END.finditer(text)):
+        if count >= _MAX_CANDIDATES:
+            break
+        line = start = text.rfind("\n", 0, end.start()) + 1
+        for _ in range(3):
+            if _ATTRIBUTION_START.match(text, start):
+                return start
+            previous = text.rfind("\n", 0, max(0, start - 1)) + 1
+            if start == 0 or not text[previous:start].strip():
+                break  # no blank line inside an attribution
+            start = previous
+        # "Name <a@b> wrote:" alone on a short line counts when quoted lines follow it.
+        if end.end() - line <= 150 and _QUOTED_NEXT.match(text, end.end()):
+            return line
+    return None
+
+
 def split_history(text: str) -> Split:
     starts: list[tuple[int, bool]] = []
-    for pattern in (_ATTRIBUTION, _SHORT_ATTRIBUTION):
-        if match := pattern.search(text):
-            starts.append((match.start(), False))
+    if (attribution := _attribution(text)) is not None:
+        starts.append((attribution, False))
     if match := _SEPARATOR.search(text):
         starts.append((match.start(), bool(_FORWARD_WORDS.search(match.group(0)))))
     if (block := _outlook_block(text)) is not None:

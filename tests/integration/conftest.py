@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.dovecot import Dovecot, MailUser
-from tests.support.smtp_server import SmtpSink
+from infra.mail.dovecot import Dovecot, MailUser
+from infra.mail.smtp_sink import SmtpSink
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import MailboxAuthError, MailboxUnavailable
-from tests.support.dovecot import Dovecot, MailUser, free_port, imap_account
+from infra.mail.dovecot import Dovecot, MailUser, free_port, imap_account
 from tools.imap_connect import connect_imap
 
 pytestmark = pytest.mark.integration

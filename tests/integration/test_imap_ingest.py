@@ -13,7 +13,7 @@ from app.db import Database
 from app.mail_sync import backfill, check_account, sync_folder
 from app.poller import poll_account
 from app.settings import Settings
-from tests.support.dovecot import Dovecot, MailUser, imap_account
+from infra.mail.dovecot import Dovecot, MailUser, imap_account
 from tests.support.stack import DEMO_MAILBOX
 from tools.mailbox_imap import ImapReader
 

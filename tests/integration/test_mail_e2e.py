@@ -9,8 +9,8 @@ import pytest
 
 from app.settings import REPO_ROOT
 from tests.integration.test_pipeline import email_status, wait_for
-from tests.support.dovecot import Dovecot, MailUser
-from tests.support.smtp_server import SmtpSink
+from infra.mail.dovecot import Dovecot, MailUser
+from infra.mail.smtp_sink import SmtpSink
 from tests.support.stack import DEMO_MAILBOX, running_stack
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from app.errors import ToolAuthError, ToolError, ToolUnavailable
 from app.settings import ImapAccount
-from tests.support.dovecot import Dovecot, MailUser, free_port, imap_account
-from tests.support.smtp_server import SmtpSink
+from infra.mail.dovecot import Dovecot, MailUser, free_port, imap_account
+from infra.mail.smtp_sink import SmtpSink
 from tools.mailbox_smtp import OutgoingMessage, send_message
 
 pytestmark = pytest.mark.integration

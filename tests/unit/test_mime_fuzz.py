@@ -79,18 +79,47 @@ _header_value = st.one_of(
 )
 _header = st.tuples(
     st.sampled_from(
-        ["From", "To", "Subject", "Date", "Message-ID", "Content-Type", "Content-Transfer-Encoding",
-         "Content-Disposition", "References", "X-Junk", "Sender"]  # fmt: skip
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "Content-Type",
+            "Content-Transfer-Encoding",
+            "Content-Disposition",
+            "References",
+            "X-Junk",
+            "Sender",
+        ]  # fmt: skip
     ),
     _header_value,
 ).map(lambda h: h[0].encode() + b": " + h[1])
 _body_piece = st.one_of(
     st.binary(max_size=200),
     st.sampled_from(
-        [b"--x\n", b"--x--\n", b"\n\n", b"Content-Type: text/html\n\n", b"Content-Type: message/rfc822\n\n",
-         b"Content-Transfer-Encoding: base64\n\n", b"QUJD!!RA=\n", b"<a", b"<!--", b"<![CDATA[", b"> quoted\n",
-         b"On Mon, Ann wrote:\n", b"-- \n", b"Best regards,\n", b"BEGIN:VEVENT\nDTSTART:2025\n", b"=?utf-8?b?w6",
-         b"\x00", b"=ZZ=\n", b"From: x\nSent: y\nTo: z\nSubject: w\n", b"Content-Type: multipart/mixed; boundary=x\n\n"]
+        [
+            b"--x\n",
+            b"--x--\n",
+            b"\n\n",
+            b"Content-Type: text/html\n\n",
+            b"Content-Type: message/rfc822\n\n",
+            b"Content-Transfer-Encoding: base64\n\n",
+            b"QUJD!!RA=\n",
+            b"<a",
+            b"<!--",
+            b"<![CDATA[",
+            b"> quoted\n",
+            b"On Mon, Ann wrote:\n",
+            b"-- \n",
+            b"Best regards,\n",
+            b"BEGIN:VEVENT\nDTSTART:2025\n",
+            b"=?utf-8?b?w6",
+            b"\x00",
+            b"=ZZ=\n",
+            b"From: x\nSent: y\nTo: z\nSubject: w\n",
+            b"Content-Type: multipart/mixed; boundary=x\n\n",
+        ]
     ),  # fmt: skip
 )
 

@@ -1,4 +1,4 @@
-"""A real SMTP server for tests (aiosmtpd) that records every accepted message.
+"""A local SMTP server (aiosmtpd) that accepts and keeps every message: tests and the demo.
 
 AUTH PLAIN / LOGIN (and XOAUTH2 with a configured token) are checked against one configured
 credential; a bad one gets ``535``. Faults can be injected: the next N DATA commands answered
@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from app.settings import SmtpAccount
-from tests.support.dovecot import free_port
+from infra.mail.dovecot import free_port
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A real IMAP server for tests: Debian's dovecot run as a private foreground process.
+"""A local IMAP server: Debian's dovecot run as a private foreground process (tests, demo, bench).
 
 One ``Dovecot`` owns a temp dir with its config, runtime dirs, log, passwd files and maildirs
 (``maildir:ROOT/mail/%u``). ``restart()`` keeps port, users and mail.
@@ -110,7 +110,7 @@ class Dovecot:
         self.users: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         if os.geteuid() != 0:  # a non-root dovecot also needs chroot-free services and own groups
-            raise RuntimeError("tests.support.dovecot runs dovecot as root (mail processes as nobody)")
+            raise RuntimeError("infra.mail.dovecot runs dovecot as root (mail processes as nobody)")
         nobody = pwd.getpwnam("nobody")  # owns the maildirs; runs the imap processes
         self._uid, self._gid = nobody.pw_uid, nobody.pw_gid
         atexit.register(self.stop)  # no orphaned servers when a test run dies
