@@ -49,6 +49,12 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
                 references=guarded.references,
                 text_body=guarded.text,
                 verdict=guarded.verdict.model_dump(mode="json"),
+                conversation_id=await emails.conversation_for(
+                    session,
+                    message_id=guarded.message_id,
+                    in_reply_to=guarded.in_reply_to,
+                    references=guarded.references,
+                ),
             )
         span.set_attribute("mailspine.guardrail.decision", guarded.verdict.decision)
         if guarded.verdict.decision == "quarantine":

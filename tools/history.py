@@ -9,7 +9,7 @@ from tools.base import ToolSpec, tool_span
 
 SENDER_HISTORY = ToolSpec(
     name="sender_history",
-    description="The sender's earlier emails to this mailbox (subject, date, outcome).",
+    description="Earlier emails from the sender or in the same conversation (subject, date, outcome).",
     access="read",
     scopes=("mail.history.read",),
 )
@@ -19,11 +19,17 @@ async def sender_history(
     db: Database, *, sender_address: str | None, before_id: int, limit: int = 5
 ) -> list[dict[str, str]]:
     with tool_span(SENDER_HISTORY) as span:
-        if not sender_address:
-            return []
         async with db.transaction() as session:
+            current = await emails.get_email(session, email_id=before_id)
+            conversation = current.conversation_id if current else None
+            if not sender_address and not conversation:
+                return []
             rows = await emails.past_emails_from(
-                session, sender_address=sender_address, before_id=before_id, limit=limit
+                session,
+                sender_address=sender_address or "",
+                before_id=before_id,
+                limit=limit,
+                conversation_id=conversation,
             )
         span.set_attribute("mailspine.history.items", len(rows))
         return [

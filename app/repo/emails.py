@@ -68,6 +68,22 @@ async def get_email(session: AsyncSession, *, email_id: int) -> Email | None:
     return await session.get(Email, email_id)
 
 
+async def conversation_for(
+    session: AsyncSession, *, message_id: str, in_reply_to: str | None, references: list[str]
+) -> str:
+    """The conversation a message belongs to: that of the newest stored message it replies to or
+    references (In-Reply-To first), else a new conversation keyed by its own Message-ID."""
+    parents = [p for p in [in_reply_to, *reversed(references)] if p and p != message_id]
+    if parents:
+        stmt = select(Email.message_id, Email.conversation_id).where(Email.message_id.in_(parents))
+        found = {m: c for m, c in (await session.execute(stmt)).all()}
+        for parent in parents:
+            if parent in found:
+                return found[parent] or parent
+        return references[0] if references else parents[0]  # the thread's root, even if we never saw it
+    return message_id
+
+
 async def set_parsed(
     session: AsyncSession,
     *,
@@ -80,6 +96,7 @@ async def set_parsed(
     references: list[str],
     text_body: str,
     verdict: dict[str, Any],
+    conversation_id: str | None = None,
 ) -> None:
     await session.execute(
         update(Email)
@@ -93,6 +110,7 @@ async def set_parsed(
             references=references,
             text_body=text_body,
             verdict=verdict,
+            conversation_id=conversation_id,
             updated_at=func.now(),
         )
     )
@@ -109,14 +127,18 @@ async def set_status(
 
 
 async def past_emails_from(
-    session: AsyncSession, *, sender_address: str, before_id: int, limit: int = 5
+    session: AsyncSession,
+    *,
+    sender_address: str,
+    before_id: int,
+    limit: int = 5,
+    conversation_id: str | None = None,
 ) -> list[Email]:
-    stmt = (
-        select(Email)
-        .where(Email.sender_address == sender_address, Email.id < before_id)
-        .order_by(Email.id.desc())
-        .limit(limit)
-    )
+    """Earlier emails from the same sender or in the same conversation, newest first."""
+    related = Email.sender_address == sender_address
+    if conversation_id:
+        related = related | (Email.conversation_id == conversation_id)
+    stmt = select(Email).where(related, Email.id < before_id).order_by(Email.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 
