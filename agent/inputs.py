@@ -23,6 +23,19 @@ class Attachment(BaseModel):
     sha256: str
 
 
+class CalendarEvent(BaseModel):
+    """A calendar invite carried by the email (parsed minimally; never the raw ICS)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: str | None
+    summary: str
+    start: datetime | None
+    end: datetime | None
+    organizer: str | None
+    location: str = ""
+
+
 class ScannerResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -57,5 +70,8 @@ class GuardedEmail(BaseModel):
     references: list[str] = Field(default_factory=list)
     text: str = Field(description="The new text of the message, cleaned (untrusted)")
     quoted_text: str = Field(default="", description="Quoted history below the new text (untrusted)")
+    signature: str = Field(default="", description="The sender's signature block (untrusted)")
+    forwarded: bool = False  # the message forwards another one: its author is not the sender
     attachments: list[Attachment] = Field(default_factory=list)
+    calendar: list[CalendarEvent] = Field(default_factory=list)
     verdict: Verdict

@@ -21,6 +21,8 @@ def email_block(email: GuardedEmail) -> str:
     if email.sender_name:
         sender = f'"{_clean(email.sender_name)}" <{sender}>'
     body = _clean(email.text)[:MAX_BODY_CHARS]
+    if email.signature:  # kept apart by the gateway; still the sender's words (company, name)
+        body += "\n-- \n" + _clean(email.signature)[:1000]
     return f"{BEGIN}\nFrom: {sender}\nSubject: {_clean(email.subject)}\n\n{body}\n{END}"
 
 

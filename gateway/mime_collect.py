@@ -73,8 +73,6 @@ def _text(part: Entity, out: Collected) -> str:
 
 def _attach(part: Entity, name: str | None, out: Collected) -> None:
     cte = normalise_cte(part.headers.get("content-transfer-encoding"))
-    if part.content_type == "message/rfc822":
-        cte = ""  # described as the message bytes as sent
     size, sha = digest(part.buf, part.start, part.end, cte, out.defects, f"attachment {name or ''}".strip())
     out.attachments.append(
         Attachment(filename=name, content_type=part.content_type, size_bytes=size, sha256=sha)
@@ -82,21 +80,22 @@ def _attach(part: Entity, name: str | None, out: Collected) -> None:
 
 
 def _forwarded(part: Entity, out: Collected) -> None:
+    """An attached message: its text, under its own From/Date/Subject/To, goes to ``forwarded``."""
     slot = len(out.forwarded)
-    out.forwarded.append("")  # keep forwarded messages in document order
+    out.forwarded.append("")  # reserved, so nested forwards follow their parent in document order
     inner = Collected(defects=out.defects)
-    for child in part.children:
-        _visit(child, inner, as_body=True)
-        lines = ["---------- Forwarded message ----------"]
-        for name in ("From", "Date", "Subject", "To"):
-            if name in ("From", "To"):
-                pairs = address_header(child.headers, name, out.defects)
-                value = ", ".join(f"{d} <{a}>" if d and a else d or a for d, a in pairs)
-            else:
-                value = text_header(child.headers, name, out.defects) or ""
-            if value:
-                lines.append(f"{name}: {value}")
-        out.forwarded[slot] = "\n".join([*lines, "", *inner.body]).strip()
+    message = part.children[0]
+    _visit(message, inner, as_body=True)
+    lines = ["---------- Forwarded message ----------"]
+    for name in ("From", "Date", "Subject", "To"):
+        if name in ("From", "To"):
+            pairs = address_header(message.headers, name, out.defects)
+            value = ", ".join(f"{d} <{a}>" if d and a else d or a for d, a in pairs)
+        else:
+            value = text_header(message.headers, name, out.defects) or ""
+        if value:
+            lines.append(f"{name}: {value}")
+    out.forwarded[slot] = "\n".join([*lines, "", *inner.body]).strip()
     out.forwarded.extend(inner.forwarded)
     out.hidden.extend(inner.hidden)
     out.comments.extend(inner.comments)
@@ -104,7 +103,9 @@ def _forwarded(part: Entity, out: Collected) -> None:
     out.calendar.extend(inner.calendar)
 
 
-def _alternative_choice(part: Entity, out: Collected) -> Entity | None:
+def _alternative_choice(part: Entity) -> Entity | None:
+    """The child of a multipart/alternative that is read as text: plain (if not empty), else a
+    nested multipart (related HTML), else HTML."""
     children = [c for c in part.children if _disposition(c) != "attachment"]
     for wanted in ("text/plain", "multipart/", "text/html"):
         for child in children:
@@ -124,9 +125,10 @@ def _disposition(part: Entity) -> str:
 
 
 def _visit(part: Entity, out: Collected, *, as_body: bool) -> None:
+    """Sort ``part``; with ``as_body`` False its text is only scanned (an unchosen alternative)."""
     ctype = part.content_type
     if ctype.startswith("multipart/") and not part.structure_lost:
-        chosen = _alternative_choice(part, out) if ctype == "multipart/alternative" else None
+        chosen = _alternative_choice(part) if ctype == "multipart/alternative" else None
         for child in part.children:
             _visit(child, out, as_body=as_body and (chosen is None or child is chosen))
         return
@@ -145,23 +147,19 @@ def _visit(part: Entity, out: Collected, *, as_body: bool) -> None:
         if name or _disposition(part) == "attachment":
             _attach(part, name, out)
         return
-    if (
-        _disposition(part) == "attachment"
-        or (name and ctype not in _TEXT)
-        or (ctype not in _TEXT and not part.structure_lost)
-    ):
+    # A multipart whose parts were not found is read as text (structure_lost), unless named.
+    if _disposition(part) == "attachment" or (ctype not in _TEXT and (name or not part.structure_lost)):
         _attach(part, name, out)
         return
     text = _text(part, out)
-    if part.structure_lost:  # a multipart read as text: keep words, drop encoded attachments
-        text, removed = drop_base64_blocks(text)
-        if removed:
-            out.defects.append(f"{removed} base64 lines removed from a multipart read as plain text")
     if ctype == "text/html":
         rendered = html_to_text(text)
         out.hidden.append(rendered.hidden_text)
         out.comments.extend(rendered.comments)
         text = rendered.text
+    text, removed = drop_base64_blocks(text)
+    if removed:
+        out.defects.append(f"{removed} base64 lines removed from the text")
     if as_body and text.strip():
         out.body.append(text)
 

@@ -32,7 +32,7 @@ _ALIASES: dict[str, str | None] = {
 _REFUSED = {"undefined", "unicode_escape", "raw_unicode_escape", "idna", "punycode", "mbcs", "oem"}
 _WINDOWS = re.compile(r"^(?:x-)?(?:windows|win|cp)[-_ ]?(125\d|874|1258)$")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_B64_LINE = re.compile(r"^[A-Za-z0-9+/]{40,}={0,2}$")
+_B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 def resolve_charset(label: str) -> str | None:
@@ -107,17 +107,30 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def _base64_like(line: str, min_length: int) -> bool:
+    line = line.strip()
+    return (
+        len(line) >= min_length
+        and _B64_LINE.fullmatch(line) is not None
+        and not line.islower()
+        and not line.isupper()  # hex digests and shouted words are single-case
+        and (min_length < 48 or any(ch.isdigit() for ch in line))
+    )
+
+
 def drop_base64_blocks(text: str) -> tuple[str, int]:
-    """Remove runs of two or more base64-looking lines (used when MIME structure was lost)."""
+    """Remove base64 that no person wrote: a run of two or more base64 lines (40+ characters, mixed
+    case), or one line of 48+ such characters with digits. It is a lost attachment's body (MIME damaged on the
+    way) or an encoded payload meant for a model; either way not text for the agent."""
     lines = text.split("\n")
     keep: list[str] = []
     removed = 0
     i = 0
     while i < len(lines):
         j = i
-        while j < len(lines) and _B64_LINE.match(lines[j].strip()):
+        while j < len(lines) and _base64_like(lines[j], 40):
             j += 1
-        if j - i >= 2:
+        if j - i >= 2 or (j - i == 1 and _base64_like(lines[i], 48)):
             removed += j - i
             i = j
             continue

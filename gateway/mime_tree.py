@@ -23,6 +23,7 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_CONTENT_HEADER = 4096  # email.message's parameter parser is quadratic in some inputs
 _FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")
 _GUESS_BOUNDARY = re.compile(rb"^--([!-~]{1,200}?)(?:--)?[ \t]*\r?$", re.MULTILINE)
+_MIME_IN_BODY = re.compile(rb"^--[!-~]{1,200}[ \t]*\r?\n[!-9;-~]+[ \t]*:", re.MULTILINE)
 
 
 @dataclass
@@ -72,6 +73,8 @@ def _headers(buf: bytes, pos: int, end: int, budget: _Budget) -> tuple[Message, 
             fields[-1][1].extend(line)  # folded line: unfolding only removes the line break
         elif match:
             fields.append((match.group(1), bytearray(line[match.end() :])))
+        elif fields and _FIELD.match(buf, line_end, end):  # one damaged line among headers
+            budget.defects.append("malformed header line ignored")
         else:
             if fields:
                 budget.defects.append("header block not ended by a blank line: the rest read as body")
@@ -130,6 +133,7 @@ def _boundary(headers: Message, buf: bytes, start: int, end: int, budget: _Budge
 
 
 def _split(buf: bytes, end: int, marks: Marks, budget: _Budget) -> list[tuple[int, int]]:
+    """The (start, end) of each part."""
     spans = []
     for (_, body_start, _), (next_line, _, _) in pairwise(marks):
         # The line break before a delimiter belongs to the delimiter.
@@ -145,6 +149,10 @@ def _entity(buf: bytes, start: int, end: int, depth: int, budget: _Budget, defau
     budget.parts += 1
     headers, body = _headers(buf, start, end, budget)
     ctype = content_type(headers, default)
+    if ctype == "text/plain" and headers.get("content-type") is None and _MIME_IN_BODY.search(buf, body, end):
+        # A damaged or lost Content-Type above MIME parts: better parts than raw base64 as text.
+        budget.defects.append("no Content-Type header, but the body is MIME: read as multipart/mixed")
+        ctype = "multipart/mixed"
     node = Entity(headers, buf, body, end, ctype)
     if (ctype.startswith("multipart/") or ctype == "message/rfc822") and depth >= MAX_DEPTH:
         budget.defects.append(f"MIME nesting deeper than {MAX_DEPTH} levels: inner parts ignored")
@@ -158,9 +166,10 @@ def _entity(buf: bytes, start: int, end: int, depth: int, budget: _Budget, defau
             node.children.append(_entity(inner, 0, len(inner), depth + 1, budget, "text/plain"))
     elif ctype.startswith("multipart/"):
         marks = _boundary(headers, buf, body, end, budget)
+        spans = _split(buf, end, marks, budget)
         node.structure_lost = not marks
         child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
-        for child_start, child_end in _split(buf, end, marks, budget):
+        for child_start, child_end in spans:
             if budget.parts >= MAX_PARTS:
                 budget.defects.append(f"more than {MAX_PARTS} MIME parts: the rest ignored")
                 break

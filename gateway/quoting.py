@@ -1,11 +1,11 @@
 """Split the new text of a message from the history below it (quoted replies, forwarded mail).
 
 History starts at the earliest of: a reply attribution ("On ... wrote:", de/fr/es variants, also
-wrapped over up to three lines, or "Name wrote:" followed by ">" lines), a separator ("-----Original Message-----", "---------- Forwarded
-message ---------", "Begin forwarded message:", ...), or an Outlook header block ("From:" followed
-by a Subject line and a Sent/Date/To line, in en/de/fr/es). Without any of these, lines starting
-with ">" are the history. Every search is a compiled regex over the whole text, so a huge body costs
-linear time.
+wrapped over up to three lines, or "Name wrote:" followed by ">" lines); a separator ("-----Original
+Message-----", "---------- Forwarded message ---------", "Begin forwarded message:", ...); or an
+Outlook header block ("From:" followed by a Subject line and a Sent/Date/To line, in en/de/fr/es).
+Without any of these, lines starting with ">" are the history. Every search is a compiled regex
+over the whole text, and candidates are capped, so a huge body costs linear time.
 """
 
 from __future__ import annotations

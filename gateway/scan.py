@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.inputs import GuardedEmail, ScannerResult, Verdict
+from agent.inputs import CalendarEvent, GuardedEmail, ScannerResult, Verdict
 from app.errors import MessageRejected
 from app.telemetry import tracer
 from gateway.mime import ParsedEmail, parse_message
@@ -51,7 +51,10 @@ def guard(
             references=parsed.references,
             text=strip_invisible(parsed.text),
             quoted_text=strip_invisible(parsed.quoted_text),
+            signature=strip_invisible(parsed.signature),
+            forwarded=parsed.forwarded,
             attachments=parsed.attachments,
+            calendar=[CalendarEvent(**vars(c)) for c in parsed.calendar],
             verdict=verdict,
         )
 

@@ -86,6 +86,15 @@ def injection_heuristics(parsed: ParsedEmail) -> ScannerResult:
     return _result("injection_heuristics", start, decision, score, reasons)
 
 
+def injection_in_history(parsed: ParsedEmail) -> ScannerResult:
+    """Instructions hidden in quoted or forwarded text or a signature: flagged, so a person looks."""
+    start = time.perf_counter()
+    text = _INVISIBLE.sub("", parsed.quoted_text + "\n" + parsed.signature)
+    hits = sum(1 for p in _INJECTION if p.search(text))
+    reasons = [f"{hits} prompt-injection pattern(s) in quoted/forwarded text or signature"] if hits else []
+    return _result("injection_in_history", start, "flag" if hits else "pass", min(1.0, 0.4 * hits), reasons)
+
+
 def attachments(parsed: ParsedEmail) -> ScannerResult:
     start = time.perf_counter()
     bad = [a.filename for a in parsed.attachments if a.filename and _DANGEROUS_EXT.search(a.filename)]
@@ -103,6 +112,7 @@ DEFAULT_SCANNERS: tuple[Scanner, ...] = (
     invisible_text,
     hidden_html,
     injection_heuristics,
+    injection_in_history,
     attachments,
     mime_defects,
 )

@@ -76,3 +76,12 @@ def test_reset_uidvalidity_renumbers_the_folder(dovecot: Dovecot, mail_user: Mai
         c.select_folder("Archive", readonly=True)
         [data] = c.fetch(c.search(["ALL"]), ["FLAGS"]).values()
     assert b"\\Flagged" in data[b"FLAGS"]  # messages and flags survive, numbering starts over
+
+
+def test_tls_failure_is_a_clear_unavailable_error(dovecot: Dovecot, mail_user: MailUser) -> None:
+    # Implicit TLS against the plain-text port: the handshake fails, and the error says so and where.
+    account = imap_account(dovecot, mail_user.name, mail_user.password, security="ssl")
+    with pytest.raises(MailboxUnavailable) as info:
+        connect_imap(account)
+    assert f"{dovecot.host}:{dovecot.port}" in str(info.value)
+    assert mail_user.password not in str(info.value)

@@ -216,3 +216,32 @@ def test_check_reports_capabilities_and_clear_errors(dovecot: Dovecot, mail_user
     assert not bad.ok and bad.error and "password" not in bad.error.lower().replace("wrong password", "")
     dead = check_account(imap_account(dovecot, mail_user.name, mail_user.password, port=1), max_bytes=LIMIT)
     assert not dead.ok and dead.error and "127.0.0.1:1" in dead.error
+
+
+async def test_only_one_poller_per_account_is_active(
+    db: Database, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    from sqlalchemy import text
+
+    settings = _settings(dovecot, mail_user)
+    account = settings.imap_accounts[0]
+    _append(dovecot, mail_user, DEMO[:6])
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(poll_account(db, account, settings, stop)) for _ in range(2)]
+    try:
+        await _wait_for_rows(db, account.name, 6)
+        async with db.transaction() as session:
+            holders = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND objid = hashtext(:k)::oid"
+                    ),
+                    {"k": f"mailspine.poller:{account.name}"},
+                )
+            ).scalar_one()
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    assert holders == 1
+    assert len(await _email_rows(db, account.name)) == 6

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from app.settings import REPO_ROOT
-from tests.integration.test_pipeline import email_status, wait_for
 from infra.mail.dovecot import Dovecot, MailUser
 from infra.mail.smtp_sink import SmtpSink
+from tests.integration.test_pipeline import email_status, wait_for
 from tests.support.stack import DEMO_MAILBOX, running_stack
 
 pytestmark = pytest.mark.integration

@@ -91,7 +91,7 @@ _header = st.tuples(
             "References",
             "X-Junk",
             "Sender",
-        ]  # fmt: skip
+        ]
     ),
     _header_value,
 ).map(lambda h: h[0].encode() + b": " + h[1])
@@ -120,7 +120,7 @@ _body_piece = st.one_of(
             b"From: x\nSent: y\nTo: z\nSubject: w\n",
             b"Content-Type: multipart/mixed; boundary=x\n\n",
         ]
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -149,10 +149,12 @@ def _mutated_demo(draw: st.DrawFn) -> bytes:
             raw = b"\n".join(lines)
         elif op == "charset":
             name = draw(st.sampled_from(CHARSETS)).encode("utf-8", "surrogatepass")
-            raw = re.sub(rb'charset="?[\w-]+"?', lambda _: b'charset="' + name + b'"', raw)
+            raw = re.sub(rb'charset="?[\w-]+"?', lambda _, name=name: b'charset="' + name + b'"', raw)
         elif op == "cte":
             cte = draw(st.sampled_from(ENCODINGS)).encode()
-            raw = re.sub(rb"(?i)(Content-Transfer-Encoding:) *[\w-]+", lambda m: m.group(1) + b" " + cte, raw)
+            raw = re.sub(
+                rb"(?i)(Content-Transfer-Encoding:) *[\w-]+", lambda m, cte=cte: m.group(1) + b" " + cte, raw
+            )
     return raw
 
 
