@@ -26,7 +26,8 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str) -> None:
     """Bring the database to the latest schema. Safe to run repeatedly and concurrently-ish
     (Alembic takes no lock: run it once per deploy, before the workers start)."""
-    command.upgrade(alembic_config(url), "head")
+    # "heads": parallel branches (features developed side by side) all apply; merge them when convenient.
+    command.upgrade(alembic_config(url), "heads")
     asyncio.run(_setup_checkpointer(libpq_url(url)))
     log.info("database schema is up to date")
 

@@ -14,6 +14,9 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigurationError
+from app.settings_auth import AuthSettings
+from app.settings_guard import GuardSettings
+from app.settings_pii import PiiSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,6 +131,11 @@ class Settings(BaseSettings):
     model_timeout_s: float = 60.0
     review_refund_threshold: Decimal = Decimal("100")
     review_min_confidence: float = 0.6
+
+    # --- gateway security (nested: MAILSPINE_AUTH__JWT_SECRET=..., see .env.example) ---
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
+    pii: PiiSettings = Field(default_factory=PiiSettings)
 
     # --- worker ---
     worker_concurrency: int = 4

@@ -5,6 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import app.models_auth
+import app.models_guard
+import app.models_pii  # noqa: F401  (their tables join Base.metadata)
 from app.models import Base
 
 config = context.config
