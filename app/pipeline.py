@@ -12,9 +12,10 @@ from agent.runner import resume_email, run_email, thread_id_for
 from agent.state import ReviewDecision
 from app.errors import MessageRejected, ToolUnavailable
 from app.models import EmailStatus
-from app.repo import audit, emails, reviews, runs
+from app.repo import audit, emails, pii_vault, reviews, runs
 from app.services import Services
 from app.telemetry import tracer
+from gateway.pii import redact_email
 from gateway.scan import scan_raw
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,15 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
             return await _terminal(
                 services, email_id, EmailStatus.FAILED, f"rejected by gateway: {exc}", span
             )
+        # The agent sees placeholders; the vault keeps the real values, encrypted (gateway/pii.py).
+        seen, entries = redact_email(guarded) if services.settings.pii.enabled else (guarded, {})
         async with db.transaction() as session:
+            await pii_vault.store(
+                session,
+                email_id=email_id,
+                entries=entries,
+                key=services.settings.pii.vault_key.get_secret_value(),
+            )
             await emails.set_parsed(
                 session,
                 email_id=email_id,
@@ -47,7 +56,7 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
                 sent_at=guarded.sent_at,
                 in_reply_to=guarded.in_reply_to,
                 references=guarded.references,
-                text_body=guarded.text,
+                text_body=seen.text,
                 verdict=guarded.verdict.model_dump(mode="json"),
                 conversation_id=await emails.conversation_for(
                     session,
@@ -61,7 +70,7 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
             reason = "quarantined: " + "; ".join(guarded.verdict.reasons)[:900]
             return await _terminal(services, email_id, EmailStatus.QUARANTINED, reason, span)
         try:
-            outcome = await run_email(services.graph, services.ctx, guarded)
+            outcome = await run_email(services.graph, services.ctx, seen)
         except ToolUnavailable:
             raise  # transient: the job is retried, the thread resumes from its last checkpoint
         except Exception as exc:

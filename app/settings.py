@@ -173,6 +173,7 @@ class Settings(BaseSettings):
             "MAILSPINE_REVIEWER_API_KEY": (self.reviewer_api_key, DEV_REVIEWER_API_KEY),
         }
         bad = [name for name, (value, dev) in defaults.items() if value.get_secret_value() in ("", dev)]
+        bad += self.pii.insecure_defaults()
         if bad:
             raise ConfigurationError(
                 f"refusing to start with MAILSPINE_ENV={self.env}: set {', '.join(bad)} "

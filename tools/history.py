@@ -15,18 +15,19 @@ SENDER_HISTORY = ToolSpec(
 )
 
 
-async def sender_history(
-    db: Database, *, sender_address: str | None, before_id: int, limit: int = 5
-) -> list[dict[str, str]]:
+async def sender_history(db: Database, *, before_id: int, limit: int = 5) -> list[dict[str, str]]:
+    """History of the email ``before_id``: its sender's and its conversation's earlier emails."""
     with tool_span(SENDER_HISTORY) as span:
         async with db.transaction() as session:
             current = await emails.get_email(session, email_id=before_id)
             conversation = current.conversation_id if current else None
-            if not sender_address and not conversation:
+            if not (current and current.sender_address) and not conversation:
                 return []
+            # Look up by the real address stored on the email, not the placeholder the agent holds.
+            address = current.sender_address if current else None
             rows = await emails.past_emails_from(
                 session,
-                sender_address=sender_address or "",
+                sender_address=address or "",
                 before_id=before_id,
                 limit=limit,
                 conversation_id=conversation,
@@ -38,5 +39,7 @@ async def sender_history(
 
 
 def _summary(row: Email) -> str:
-    day = f"{row.sent_at:%Y-%m-%d} " if row.sent_at else ""
-    return f"{day}{(row.subject or '')[:120]} [status {row.status}]"
+    # No subject or text: those are the sender's words and may carry personal data; the history
+    # reaches the planner's prompt, which must see placeholders only.
+    day = f"{row.sent_at:%Y-%m-%d}" if row.sent_at else "undated"
+    return f"{day}: an earlier email, now {row.status}"

@@ -13,9 +13,11 @@ from tools.actions import Action, CrmAddNote, CrmUpsertContact, DraftReply
 from tools.drafts import mark_sent, save_draft
 from tools.ledger import EffectCall, run_effect
 from tools.mailbox_smtp import OutgoingMessage, send_message
+from tools.pii_boundary import load_entries, restore_model
 
 
 def _call_for(action: Action, state: EmailState, ctx: Context, thread_id: str) -> EffectCall:
+    """The tool call for one action. ``action`` is already restored (real values): see ``act``."""
     email = state["email"]
     if isinstance(action, CrmUpsertContact):
         return lambda key, attempt: ctx.crm.upsert_contact(action, idempotency_key=key)
@@ -62,25 +64,21 @@ async def act(state: EmailState, runtime: Runtime[Context]) -> dict[str, Any]:
     if plan is None:
         return {"effects": []}
     thread_id = str(get_config()["configurable"]["thread_id"])
+    # The ledger, checkpoints and spans keep placeholders; only the tool call sees real values.
+    vault_key = ctx.settings.pii.vault_key.get_secret_value()
+    entries = await load_entries(ctx.db, email_id=state["email"].email_id, key=vault_key)
     effects: list[EffectRecord] = []
     for action in plan.actions:
+        real = restore_model(action, entries)
+        call = _call_for(real, state, ctx, thread_id)
         key, status, result = await run_effect(
-            ctx.db,
-            thread_id=thread_id,
-            node="act",
-            effect=action.kind,
-            payload=action,
-            call=_call_for(action, state, ctx, thread_id),
+            ctx.db, thread_id=thread_id, node="act", effect=action.kind, payload=action, call=call
         )
         effects.append(EffectRecord(action=action.kind, idempotency_key=key, status=status, result=result))
-        if isinstance(action, DraftReply) and ctx.settings.smtp is not None:
+        if isinstance(real, DraftReply) and ctx.settings.smtp is not None:
+            send = _send_call(ctx, result, real)
             key, status, sent = await run_effect(
-                ctx.db,
-                thread_id=thread_id,
-                node="act",
-                effect="send_reply",
-                payload=action,
-                call=_send_call(ctx, result, action),
+                ctx.db, thread_id=thread_id, node="act", effect="send_reply", payload=action, call=send
             )
             effects.append(EffectRecord(action="send_reply", idempotency_key=key, status=status, result=sent))
     return {"effects": effects}

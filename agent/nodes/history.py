@@ -13,7 +13,5 @@ from tools.history import sender_history
 @traced_node("history")
 async def history(state: EmailState, runtime: Runtime[Context]) -> dict[str, Any]:
     email = state["email"]
-    items = await sender_history(
-        runtime.context.db, sender_address=email.sender_address, before_id=email.email_id
-    )
+    items = await sender_history(runtime.context.db, before_id=email.email_id)
     return {"history": [HistoryItem.model_validate(i) for i in items]}

@@ -62,7 +62,7 @@ async def test_replies_join_the_conversation_of_what_they_answer(db: Database) -
     assert rows[root] == rows[reply] == rows[other] == "<root@conv.test>"
     assert rows[unrelated] == "<x@conv.test>"
 
-    items = await sender_history(db, sender_address="bob@conv.test", before_id=other)
+    items = await sender_history(db, before_id=other)
     assert {i["ref"] for i in items} == {f"email:{root}", f"email:{reply}"}
     assert all(i["source"] == "mailspine.emails" for i in items)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.routing import APIRoute
 
 from app.errors import ConfigurationError
@@ -17,15 +18,30 @@ def test_default_secrets_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ConfigurationError, match="MAILSPINE_GATEWAY_API_KEY"):
         Settings(env="prod", database_url="postgresql://x/y", _env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError, match="needs DATABASE_URL"):
-        Settings(env="prod", gateway_api_key="a" * 32, reviewer_api_key="b" * 32, _env_file=None)  # type: ignore[call-arg]
+        Settings(
+            env="prod",
+            gateway_api_key="a" * 32,
+            reviewer_api_key="b" * 32,
+            pii={"vault_key": Fernet.generate_key().decode()},
+            _env_file=None,
+        )  # type: ignore[call-arg]
     ok = Settings(
         env="prod",
         database_url="postgresql://x/y",
         gateway_api_key="a" * 32,  # type: ignore[call-arg]
         reviewer_api_key="b" * 32,
+        pii={"vault_key": Fernet.generate_key().decode()},
         _env_file=None,
     )
     assert ok.env == "prod"
+    with pytest.raises(ConfigurationError, match="MAILSPINE_PII__VAULT_KEY"):
+        Settings(
+            env="prod",
+            database_url="postgresql://x/y",
+            gateway_api_key="a" * 32,  # type: ignore[call-arg]
+            reviewer_api_key="b" * 32,
+            _env_file=None,
+        )
 
 
 def _depends_on_auth(dependant) -> bool:  # type: ignore[no-untyped-def]
