@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from agent.inputs import GuardedEmail
@@ -10,6 +11,10 @@ from agent.state import RiskAssessment
 from tools.actions import DraftReply, Plan
 
 _NO_FOLLOW_UP = {Intent.NEWSLETTER, Intent.SPAM}
+# Any amount of money in a reply was taken from the (untrusted) email or made up: a person confirms it.
+_MONEY = re.compile(
+    r"(?:[$€£]\s?\d|\d[\d.,]*\s?(?:[$€£]|EUR|USD|GBP|CHF)\b|\b(?:EUR|USD|GBP|CHF)\s?\d)", re.IGNORECASE
+)
 
 
 def assess(
@@ -37,6 +42,8 @@ def assess(
     for action in plan.actions if plan else []:
         if isinstance(action, DraftReply) and str(action.to).lower() != (email.sender_address or "").lower():
             reasons.append("reply to a recipient other than the sender")
+        if isinstance(action, DraftReply) and _MONEY.search(action.body):
+            reasons.append("reply states an amount of money")
     if reasons:
         return RiskAssessment(route="review", reasons=reasons)
     if extraction is not None and extraction.intent in _NO_FOLLOW_UP and not (plan and plan.actions):

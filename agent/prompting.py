@@ -1,4 +1,11 @@
-"""Spotlighting: untrusted email text always enters a prompt wrapped as data."""
+"""Spotlighting: untrusted email text always enters a prompt wrapped as data, and datamarked.
+
+- Delimiters: the data sits between ``<<<EMAIL_DATA>>>`` and ``<<<END_EMAIL_DATA>>>``; look-alike
+  markers inside the text are neutralised so it cannot close the block early.
+- Datamarking: every space inside the block becomes ``DATAMARK`` (U+02C6), so instructions in the
+  data never look like the prompt's own text; the system prompts say so. (Spotlighting, Hines et
+  al. 2024.) Characters equal to the mark are removed from the data first.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,18 @@ import re
 from agent.inputs import GuardedEmail
 
 BEGIN, END = "<<<EMAIL_DATA>>>", "<<<END_EMAIL_DATA>>>"
+DATAMARK = "\u02c6"
 _MARKERS = re.compile(r"<<<\s*/?\s*(END_)?EMAIL_DATA\s*>>>", re.IGNORECASE)
 _FIELD = re.compile(r"^(From|Subject): (.*)$", re.MULTILINE)
 MAX_BODY_CHARS = 12_000
 
 
 def _clean(text: str) -> str:
-    return _MARKERS.sub("[marker removed]", text)
+    return _MARKERS.sub("[marker removed]", text.replace(DATAMARK, ""))
+
+
+def _mark(text: str) -> str:
+    return text.replace(" ", DATAMARK)
 
 
 def email_block(email: GuardedEmail) -> str:
@@ -23,15 +35,16 @@ def email_block(email: GuardedEmail) -> str:
     body = _clean(email.text)[:MAX_BODY_CHARS]
     if email.signature:  # kept apart by the gateway; still the sender's words (company, name)
         body += "\n-- \n" + _clean(email.signature)[:1000]
-    return f"{BEGIN}\nFrom: {sender}\nSubject: {_clean(email.subject)}\n\n{body}\n{END}"
+    data = f"From: {sender}\nSubject: {_clean(email.subject)}\n\n{body}"
+    return f"{BEGIN}\n{_mark(data)}\n{END}"
 
 
 def unwrap_email_block(prompt: str) -> tuple[str | None, str, str]:
-    """(sender, subject, body) back out of a prompt; used by the offline model."""
+    """(sender, subject, body) back out of a prompt, datamarks removed; used by the offline model."""
     start, end = prompt.find(BEGIN), prompt.rfind(END)
     if start < 0 or end < 0:
         return None, "", prompt
-    block = prompt[start + len(BEGIN) : end].strip("\n")
+    block = prompt[start + len(BEGIN) : end].strip("\n").replace(DATAMARK, " ")
     head, _, body = block.partition("\n\n")
     fields = dict(_FIELD.findall(head))
     return fields.get("From"), fields.get("Subject", ""), body

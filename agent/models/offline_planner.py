@@ -20,7 +20,7 @@ _SIGN_OFF = {
 _BODY = {
     Intent.ORDER_STATUS: "thank you for your message about {orders}. We are checking the shipment and will "
     "send you the tracking details shortly.",
-    Intent.REFUND_REQUEST: "thank you for your refund request{amount_phrase} for {orders}. A colleague is "
+    Intent.REFUND_REQUEST: "thank you for your refund request for {orders}. A colleague is "
     "reviewing it and you will hear from us within two business days.",
     Intent.CANCELLATION: "we have received your cancellation request for {orders}. We will confirm it once "
     "it has been processed.",
@@ -62,12 +62,7 @@ def plan(extraction: Extraction, *, sender: str | None, subject: str) -> dict[st
     if extraction.intent not in _NO_REPLY:
         lang = extraction.language if extraction.language in _GREETING else "en"
         orders = ", ".join(extraction.order_ids) or "your order"
-        amount = (
-            f" of {extraction.amounts[0].value} {extraction.amounts[0].currency}"
-            if extraction.amounts
-            else ""
-        )
-        body = _BODY.get(extraction.intent, _BODY[Intent.OTHER]).format(orders=orders, amount_phrase=amount)
+        body = _BODY.get(extraction.intent, _BODY[Intent.OTHER]).format(orders=orders)
         greeting = _GREETING[lang].format(name=first or "there")
         reply_subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
         actions.append(

@@ -72,3 +72,16 @@ def test_reply_to_anyone_but_the_sender_needs_review() -> None:
 def test_newsletter_without_actions_is_ignored() -> None:
     empty = Plan(actions=[], rationale="none")
     assert _route(_email(), _extraction(Intent.NEWSLETTER), plan=empty).route == "ignore"
+
+
+def test_a_reply_stating_an_amount_needs_review() -> None:
+    plan = Plan(
+        actions=[DraftReply(to=SENDER, subject="Re", body="We will refund €1,249.00 today.")], rationale="r"
+    )
+    risk = _route(_email(), _extraction(Intent.REFUND_REQUEST, "24.90"), plan=plan)
+    assert risk.route == "review" and "amount of money" in risk.reasons[0]
+    safe = Plan(
+        actions=[DraftReply(to=SENDER, subject="Re", body="Order NW-48213 ships on 2026-11-03.")],
+        rationale="r",
+    )
+    assert _route(_email(), _extraction(Intent.ORDER_STATUS), plan=safe).route == "auto"
