@@ -27,6 +27,8 @@ def assess(
     min_confidence: float,
 ) -> RiskAssessment:
     reasons: list[str] = [f"unsure: {u}" for u in unsure]
+    if email.forwarded:
+        reasons.append("forwarded message: its author is not the sender")
     if email.verdict.decision == "flag":
         reasons.append("gateway flagged the email: " + "; ".join(email.verdict.reasons[:3]))
     if extraction is not None:

@@ -38,6 +38,10 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
             return await _terminal(
                 services, email_id, EmailStatus.FAILED, f"rejected by gateway: {exc}", span
             )
+        except Exception as exc:  # a scanner bug must fail closed: the email never reaches the agent
+            log.exception("gateway scan of email %s crashed", email_id)
+            detail = f"quarantined: the gateway scan failed ({type(exc).__name__}); see the worker log"
+            return await _terminal(services, email_id, EmailStatus.QUARANTINED, detail, span)
         # The agent sees placeholders; the vault keeps the real values, encrypted (gateway/pii.py).
         seen, entries = redact_email(guarded) if services.settings.pii.enabled else (guarded, {})
         async with db.transaction() as session:

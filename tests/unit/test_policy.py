@@ -85,3 +85,9 @@ def test_a_reply_stating_an_amount_needs_review() -> None:
         rationale="r",
     )
     assert _route(_email(), _extraction(Intent.ORDER_STATUS), plan=safe).route == "auto"
+
+
+def test_forwarded_mail_needs_review() -> None:
+    forwarded = _email().model_copy(update={"forwarded": True})
+    risk = _route(forwarded, _extraction(Intent.ORDER_STATUS))
+    assert risk.route == "review" and "forwarded" in risk.reasons[0]
