@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from app.errors import MailspineError
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
 
 cli = typer.Typer(help="mailspine: a production email-processing agent.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -25,6 +31,10 @@ cli.add_typer(crm_cli, name="crm")
 crm_cli.add_typer(crm_token_cli, name="token")
 cli.add_typer(mailbox_cli, name="mailbox")
 cli.add_typer(audit_cli, name="audit")
+users_cli = typer.Typer(help="Gateway users: reviewers, admins and auditors.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Service API keys (msk_...).", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="keys")
 
 
 def _boot(role: str) -> tuple[Settings, str]:
@@ -231,6 +241,175 @@ def audit_verify() -> None:
         typer.echo(f"audit chain BROKEN at row {broken} (after {checked} good rows)", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {checked} rows")
+
+
+def _in_transaction(role: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one database transaction (committed if it returns)."""
+    from app.db import Database
+
+    _, url = _boot(role)
+
+    async def run() -> T:
+        db = Database(url)
+        try:
+            async with db.transaction() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_cli.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail (case-insensitive)")],
+    role: Annotated[str, typer.Option(help="reviewer, admin or auditor")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin (no prompt)")] = False,
+    no_password: Annotated[bool, typer.Option(help="OIDC sign-in only: no password")] = False,
+) -> None:
+    """Create a gateway user; prompts for the password (argon2id-hashed, never stored in clear)."""
+    from gateway.auth_accounts import AccountError, create_user
+
+    settings = get_settings()
+    password = None if no_password else _read_password(password_stdin)
+    try:
+        user = _in_transaction(
+            "admin",
+            lambda s: create_user(
+                s, settings.auth, email=email, role=role, password=password, actor=_cli_actor()
+            ),
+        )
+    except AccountError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created user {user.id}: {user.email} ({user.role})")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """List users, their roles and status."""
+    from app.repo.users import list_users
+
+    for u in _in_transaction("admin", lambda s: list_users(s)):
+        state = "active" if u.active else "disabled"
+        login = u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "never"
+        typer.echo(f"{u.id}\t{u.email}\t{u.role}\t{state}\tlast sign-in {login}")
+
+
+@users_cli.command("disable")
+def users_disable(email: Annotated[str, typer.Option(help="The user's e-mail")]) -> None:
+    """Disable a user and end their sessions at once."""
+    from app.repo.users import get_user_by_email
+    from gateway.auth_accounts import update_user
+
+    settings = get_settings()
+
+    async def work(session: AsyncSession) -> bool:
+        user = await get_user_by_email(session, email=email)
+        if user is None:
+            return False
+        await update_user(session, settings.auth, user_id=user.id, active=False, actor=_cli_actor())
+        return True
+
+    if not _in_transaction("admin", work):
+        typer.echo(f"error: no user {email}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"disabled {email}")
+
+
+@users_cli.command("set-password")
+def users_set_password(
+    email: Annotated[str, typer.Option(help="The user's e-mail")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin (no prompt)")] = False,
+) -> None:
+    """Set a new password (ends the user's sessions)."""
+    from app.repo.users import get_user_by_email
+    from gateway.auth_accounts import AccountError, update_user
+
+    settings = get_settings()
+    password = _read_password(password_stdin)
+
+    async def work(session: AsyncSession) -> bool:
+        user = await get_user_by_email(session, email=email)
+        if user is None:
+            return False
+        await update_user(session, settings.auth, user_id=user.id, password=password, actor=_cli_actor())
+        return True
+
+    try:
+        found = _in_transaction("admin", work)
+    except AccountError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not found:
+        typer.echo(f"error: no user {email}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"password changed for {email}")
+
+
+@users_cli.command("unlock")
+def users_unlock(email: Annotated[str, typer.Option(help="The locked-out e-mail")]) -> None:
+    """Lift a sign-in lockout before it runs out."""
+    from gateway.auth_accounts import unlock_account
+
+    cleared = _in_transaction("admin", lambda s: unlock_account(s, email=email, actor=_cli_actor()))
+    typer.echo(f"unlocked {email}" if cleared else f"{email} had no failed sign-ins on record")
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="ingest, review:read, review:write, emails:read, stats:read, admin (repeatable)"),
+    ],
+) -> None:
+    """Create a service key and print it once (only its hash is stored)."""
+    from gateway.auth_accounts import AccountError, create_key
+
+    try:
+        row, key = _in_transaction(
+            "admin", lambda s: create_key(s, name=name, scopes=scope, actor=_cli_actor())
+        )
+    except AccountError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created key {row.id} ({name}; {', '.join(row.scopes)}). It is shown only now:", err=True)
+    typer.echo(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys (id, name, scopes, status); never the keys themselves."""
+    from app.repo.api_keys import list_keys
+
+    for k in _in_transaction("admin", lambda s: list_keys(s)):
+        state = f"revoked {k.revoked_at.isoformat(timespec='seconds')}" if k.revoked_at else "active"
+        typer.echo(f"{k.id}\t{k.name}\t{','.join(k.scopes)}\t{state}\tby {k.created_by}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (msk_<id>_...)")]) -> None:
+    """Revoke a key: it stops working at once."""
+    from gateway.auth_accounts import revoke_key
+
+    if _in_transaction("admin", lambda s: revoke_key(s, key_id=key_id, actor=_cli_actor())) is None:
+        typer.echo(f"error: no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked key {key_id}")
 
 
 @cli.command()

@@ -174,6 +174,7 @@ class Settings(BaseSettings):
         }
         bad = [name for name, (value, dev) in defaults.items() if value.get_secret_value() in ("", dev)]
         bad += self.pii.insecure_defaults()
+        bad += self.auth.insecure_defaults()
         if bad:
             raise ConfigurationError(
                 f"refusing to start with MAILSPINE_ENV={self.env}: set {', '.join(bad)} "

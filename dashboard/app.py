@@ -33,7 +33,8 @@ else:
         st.Page("views/emails.py", title="Emails", icon="📬"),
     ]
     with st.sidebar:
-        st.caption(f"Signed in to {client.base_url}")
+        who = f"{client.identity} ({client.role})" if client.role else client.identity
+        st.caption(f"Signed in as {who} to {client.base_url}")
         if st.button("Sign out", key="sign_out"):
             sign_out()
             st.rerun()

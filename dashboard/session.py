@@ -33,6 +33,7 @@ def sign_in(client: GatewayClient) -> None:
 def sign_out() -> None:
     client = st.session_state.pop(CLIENT_KEY, None)
     if isinstance(client, GatewayClient):
+        client.logout()
         client.close()
     for key in list(st.session_state.keys()):
         del st.session_state[key]
@@ -43,9 +44,11 @@ def explain(exc: GatewayError) -> str:
     if isinstance(exc, GatewayUnreachable):
         return f"The gateway is unreachable. {exc.message}"
     if exc.status == 401:
-        return f"The gateway refused the API key ({exc.message}). Check the key and sign in again."
+        return f"The gateway refused your credentials ({exc.message}). Check them and sign in again."
     if exc.status == 403:
-        return f"This API key is not allowed to do that ({exc.message}); a reviewer key is needed."
+        return f"You are not allowed to do that ({exc.message}); it needs a reviewer account."
+    if exc.status == 429:
+        return f"Too many attempts ({exc.message}). Wait a little and try again."
     if exc.conflict:
         return f"Already decided or stale: {exc.message}. The queue has been refreshed."
     return f"The gateway answered {exc.status}: {exc.message}"

@@ -1,13 +1,17 @@
-"""The gateway's HTTP API (FastAPI). HTTP status codes appear only in this package."""
+"""The gateway's HTTP API (FastAPI). HTTP status codes appear only in this package.
+
+Routers: ``routes_auth`` (sign-in), ``routes_admin`` (users, keys), ``routes_ingest`` (push);
+the review, email and stats routes are here. Who may call what: ``gateway.auth``.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import FastAPI, HTTPException, Query, status
 from opentelemetry import trace
 from opentelemetry.propagate import inject
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -21,18 +25,16 @@ from app.queue import RESUME_REVIEW, enqueue, queue_depth
 from app.repo import audit, emails, reviews, runs
 from app.settings import Settings
 from app.telemetry import tracer
-from gateway.auth import Reviewer
+from gateway import routes_admin, routes_auth, routes_ingest
+from gateway.auth import EmailReader, ReviewReader, ReviewWriter, StatsReader
+from gateway.auth_oidc import OidcVerifier
+from gateway.ratelimit import Limits
+from gateway.routes_deps import AUTH_ERRORS, RowId, Session, errors
 from gateway.schemas import DecisionIn, DecisionOut, EmailOut, ReviewDetail, ReviewOut, Stats
 from tools.actions import Plan
 
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    db: Database = request.app.state.db
-    async with db.transaction() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_session)]
+ReviewStatus = Literal["pending", "approved", "rejected"]
+EmailState = Literal["queued", "processing", "review", "done", "rejected", "quarantined", "failed"]
 
 
 def _email_trace(trace_id: str | None) -> Any:
@@ -76,30 +78,45 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = Database(database_url)
+        app.state.limits = Limits(settings.auth)
+        app.state.oidc = OidcVerifier(settings.auth) if settings.auth.oidc_enabled else None
         yield
         await app.state.db.dispose()
 
-    app = FastAPI(title="mailspine gateway", version="0.1.0", lifespan=lifespan)
+    # Bodies over the limit are answered 413 before they are read in full (the ingest route allows more).
+    app = FastAPI(
+        title="mailspine gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=settings.auth.max_request_bytes,
+    )
+    routes_auth.register(app)
+    routes_admin.register(app)
+    routes_ingest.register(app, max_body_size=settings.auth.max_ingest_bytes)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/reviews", response_model=list[ReviewOut])
+    @app.get("/v1/reviews", response_model=list[ReviewOut], responses=AUTH_ERRORS)
     async def list_reviews(
-        _: Reviewer, session: Session, state: Annotated[str, Query(alias="status")] = "pending"
+        _: ReviewReader, session: Session, state: Annotated[ReviewStatus, Query(alias="status")] = "pending"
     ) -> list[ReviewOut]:
         return [await _review_out(session, r) for r in await reviews.list_reviews(session, status=state)]
 
-    @app.get("/v1/reviews/{review_id}", response_model=ReviewDetail)
-    async def get_review(review_id: int, _: Reviewer, session: Session) -> ReviewOut:
+    @app.get("/v1/reviews/{review_id}", response_model=ReviewDetail, responses={**AUTH_ERRORS, **errors(404)})
+    async def get_review(review_id: RowId, _: ReviewReader, session: Session) -> ReviewOut:
         review = await reviews.get_review(session, review_id=review_id)
         if review is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"review {review_id} not found")
         return await _review_out(session, review, detail=True)
 
-    @app.post("/v1/reviews/{review_id}/decision", response_model=DecisionOut)
-    async def decide(review_id: int, who: Reviewer, body: DecisionIn, session: Session) -> DecisionOut:
+    @app.post(
+        "/v1/reviews/{review_id}/decision",
+        response_model=DecisionOut,
+        responses={**AUTH_ERRORS, **errors(400, 404, 409, 413)},
+    )
+    async def decide(review_id: RowId, who: ReviewWriter, body: DecisionIn, session: Session) -> DecisionOut:
         review = await reviews.get_review(session, review_id=review_id)
         if review is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"review {review_id} not found")
@@ -155,11 +172,11 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
             job_id=job_id,
         )
 
-    @app.get("/v1/emails", response_model=list[EmailOut])
+    @app.get("/v1/emails", response_model=list[EmailOut], responses=AUTH_ERRORS)
     async def list_emails(
-        _: Reviewer,
+        _: EmailReader,
         session: Session,
-        state: Annotated[str | None, Query(alias="status")] = None,
+        state: Annotated[EmailState | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[EmailOut]:
         rows = await emails.list_emails(session, status=state, limit=limit)
@@ -176,8 +193,8 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
             for r in rows
         ]
 
-    @app.get("/v1/stats", response_model=Stats)
-    async def stats(_: Reviewer, session: Session) -> Stats:
+    @app.get("/v1/stats", response_model=Stats, responses=AUTH_ERRORS)
+    async def stats(_: StatsReader, session: Session) -> Stats:
         pending = await reviews.list_reviews(session, status="pending", limit=10_000)
         return Stats(
             emails=await emails.count_by_status(session),

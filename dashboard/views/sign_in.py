@@ -1,4 +1,7 @@
-"""Sign-in: a gateway URL and a reviewer API key, checked against ``GET /v1/stats``."""
+"""Sign-in: e-mail and password (``POST /v1/auth/login``); in dev, also an API key.
+
+The password goes to the gateway only; the dashboard keeps the session's tokens in memory.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +12,43 @@ from dashboard.client import GatewayClient, GatewayError
 from dashboard.session import explain, sign_in
 
 
-def _default_key() -> str:
-    settings = get_settings()
-    # Only the zero-config demo prefills a key; elsewhere the reviewer types their own.
-    return settings.reviewer_api_key.get_secret_value() if settings.env == "dev" else ""
-
-
-st.title("Sign in")
-st.caption("The dashboard talks only to the gateway API, with your own reviewer key.")
-
-with st.form("sign_in"):
-    url = st.text_input("Gateway URL", value=get_settings().gateway_url, key="signin_url")
-    key = st.text_input("API key", value=_default_key(), type="password", key="signin_key")
-    submitted = st.form_submit_button("Sign in", type="primary", key="signin_submit")
-
-if submitted:
-    client = GatewayClient(url.strip(), key.strip())
+def _finish(client: GatewayClient) -> None:
     try:
-        client.stats()
+        client.stats()  # the same check for both ways in: may this identity read the dashboard?
     except GatewayError as exc:
+        client.logout()
         client.close()
         st.error(f"Sign-in failed. {explain(exc)}")
     else:
         sign_in(client)
         st.rerun()
+
+
+settings = get_settings()
+dev = settings.env == "dev"
+st.title("Sign in")
+st.caption("The dashboard talks only to the gateway API, as you.")
+url = st.text_input("Gateway URL", value=settings.gateway_url, key="signin_url").strip()
+
+account, api_key = st.tabs(["Account", "API key (dev)"]) if dev else (st.container(), None)
+with account, st.form("sign_in"):
+    email = st.text_input("E-mail", key="signin_email")
+    password = st.text_input("Password", type="password", key="signin_password")
+    submitted = st.form_submit_button("Sign in", type="primary", key="signin_submit")
+if submitted:
+    try:
+        client = GatewayClient.sign_in(url, email.strip(), password)
+    except GatewayError as exc:
+        st.error(f"Sign-in failed. {explain(exc)}")
+    else:
+        _finish(client)
+
+if api_key is not None:
+    with api_key, st.form("sign_in_key"):
+        st.caption("For the zero-config demo: the bootstrap reviewer key is filled in.")
+        key = st.text_input(
+            "API key", value=settings.reviewer_api_key.get_secret_value(), type="password", key="signin_key"
+        )
+        with_key = st.form_submit_button("Sign in with the key", key="signin_key_submit")
+    if with_key:
+        _finish(GatewayClient(url, key.strip()))

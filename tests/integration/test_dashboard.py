@@ -1,6 +1,7 @@
 """The reviewer dashboard against a real gateway (uvicorn on loopback) and a real Postgres database.
 
-Streamlit's ``AppTest`` drives ``dashboard/app.py``; the dashboard only ever talks HTTP to the gateway.
+Streamlit's ``AppTest`` drives ``dashboard/app.py``; the dashboard only ever talks HTTP to the gateway,
+signed in as a reviewer user of the test database (or, in dev, with the bootstrap API key).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.repo import emails, reviews, runs
 from app.settings import DEV_REVIEWER_API_KEY, REPO_ROOT, Settings
 from dashboard.client import GatewayClient, GatewayError, GatewayUnreachable
 from gateway.api import create_app
+from tests.integration.test_auth_flows import PASSWORD, make_user
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +68,12 @@ def gateway_url(test_settings: Settings, database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+async def reviewer(db: Database) -> str:
+    """A reviewer account (e-mail; the password is ``PASSWORD``)."""
+    return await make_user(db, "reviewer")
+
+
+@pytest.fixture
 async def review_id(db: Database) -> int:
     """A pending review seeded straight into the database, as the agent's review node would leave it."""
     tag = uuid.uuid4().hex
@@ -104,12 +112,23 @@ async def review_id(db: Database) -> int:
         return review.id
 
 
-def _sign_in(url: str, key: str) -> AppTest:
+def _sign_in(url: str, email: str, password: str = PASSWORD) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    at.text_input(key="signin_url").input(url)
+    at.text_input(key="signin_email").input(email)
+    at.text_input(key="signin_password").input(password)
+    at.button(key="signin_submit").click().run()
+    assert not at.exception
+    return at
+
+
+def _sign_in_with_key(url: str, key: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
     at.text_input(key="signin_url").input(url)
     at.text_input(key="signin_key").input(key)
-    at.button(key="signin_submit").click().run()
+    at.button(key="signin_key_submit").click().run()
     assert not at.exception
     return at
 
@@ -125,8 +144,8 @@ def _db_row(database_url: str, sql: str, *args: Any) -> Any:
         return conn.execute(sql, args).fetchone()
 
 
-def test_sign_in_edit_and_approve(gateway_url: str, database_url: str, review_id: int) -> None:
-    at = _sign_in(gateway_url, DEV_REVIEWER_API_KEY)
+def test_sign_in_edit_and_approve(gateway_url: str, database_url: str, reviewer: str, review_id: int) -> None:
+    at = _sign_in(gateway_url, reviewer)
     assert "gateway_client" in at.session_state
     queue = at.dataframe[0].value
     assert review_id in list(queue["id"])
@@ -140,10 +159,11 @@ def test_sign_in_edit_and_approve(gateway_url: str, database_url: str, review_id
     assert not at.exception
     assert any(f"Review #{review_id} approved" in s.value for s in at.success)
 
-    status, decided = _db_row(
-        database_url, "SELECT status, decided_payload FROM reviews WHERE id = %s", review_id
+    status, decided, who = _db_row(
+        database_url, "SELECT status, decided_payload, reviewer FROM reviews WHERE id = %s", review_id
     )
     assert status == "approved"
+    assert who == reviewer  # the decision carries the reviewer's own identity
     assert decided["plan"]["actions"][0]["body"] == "Hello, your refund is on its way."
     job = _db_row(
         database_url,
@@ -156,13 +176,18 @@ def test_sign_in_edit_and_approve(gateway_url: str, database_url: str, review_id
     assert review_id not in list(ids)  # the queue was refreshed
 
 
-def test_decided_elsewhere_shows_conflict(gateway_url: str, database_url: str, review_id: int) -> None:
-    at = _open(_sign_in(gateway_url, DEV_REVIEWER_API_KEY), review_id)
+async def test_decided_elsewhere_shows_conflict(
+    gateway_url: str, database_url: str, db: Database, reviewer: str, review_id: int
+) -> None:
+    at = _open(_sign_in(gateway_url, reviewer), review_id)
     at.button(key="reject").click().run()
     assert any("needs a reason" in e.value for e in at.error)
     assert _db_row(database_url, "SELECT status FROM reviews WHERE id = %s", review_id)[0] == "pending"
     assert at.selectbox(key="review_pick").value == review_id  # still open
-    with GatewayClient(gateway_url, DEV_REVIEWER_API_KEY) as other:  # another reviewer was quicker
+    other_reviewer = await make_user(db, "reviewer")
+    with GatewayClient.sign_in(
+        gateway_url, other_reviewer, PASSWORD
+    ) as other:  # another reviewer was quicker
         other.decide(review_id, "approve", payload_hash(PAYLOAD["plan"]))
     at.text_input(key=f"reject_reason_{review_id}").input("not a real customer")
     at.button(key="reject").click().run()
@@ -171,19 +196,36 @@ def test_decided_elsewhere_shows_conflict(gateway_url: str, database_url: str, r
     assert _db_row(database_url, "SELECT status FROM reviews WHERE id = %s", review_id)[0] == "approved"
 
 
-def test_wrong_key_or_unreachable_shows_error_and_no_data(gateway_url: str) -> None:
-    at = _sign_in(gateway_url, "not-the-key")
-    assert any("refused the API key" in e.value for e in at.error)
+def test_wrong_credentials_or_unreachable_show_error_and_no_data(gateway_url: str, reviewer: str) -> None:
+    at = _sign_in(gateway_url, reviewer, "not-the-password")
+    assert any("refused your credentials" in e.value for e in at.error)
     assert "gateway_client" not in at.session_state
     assert not at.dataframe and not at.metric
 
-    at = _sign_in(f"http://127.0.0.1:{_free_port()}", DEV_REVIEWER_API_KEY)
+    at = _sign_in_with_key(gateway_url, "not-the-key")
+    assert any("refused your credentials" in e.value for e in at.error)
+    assert "gateway_client" not in at.session_state
+
+    at = _sign_in(f"http://127.0.0.1:{_free_port()}", reviewer)
     assert any("unreachable" in e.value for e in at.error)
     assert "gateway_client" not in at.session_state
 
 
-def test_every_page_renders(gateway_url: str, review_id: int) -> None:
-    at = _open(_sign_in(gateway_url, DEV_REVIEWER_API_KEY), review_id)
+def test_api_key_sign_in_in_dev(gateway_url: str, review_id: int) -> None:
+    at = _sign_in_with_key(gateway_url, DEV_REVIEWER_API_KEY)
+    assert "gateway_client" in at.session_state
+    assert review_id in list(at.dataframe[0].value["id"])
+
+
+async def test_auditor_reads_but_cannot_decide(gateway_url: str, db: Database, review_id: int) -> None:
+    at = _open(_sign_in(gateway_url, await make_user(db, "auditor")), review_id)
+    at.button(key="approve").click().run()
+    assert not at.exception
+    assert any("not allowed" in e.value for e in at.error)
+
+
+def test_every_page_renders(gateway_url: str, database_url: str, reviewer: str, review_id: int) -> None:
+    at = _open(_sign_in(gateway_url, reviewer), review_id)
     assert at.text_area(key=f"reply_body_{review_id}_0").value == "Hello"
     at.switch_page("views/emails.py").run()
     assert not at.exception
@@ -195,7 +237,14 @@ def test_every_page_renders(gateway_url: str, review_id: int) -> None:
     at.button(key="sign_out").click().run()
     assert not at.exception
     assert "gateway_client" not in at.session_state
-    assert at.text_input(key="signin_key") is not None
+    assert at.text_input(key="signin_email") is not None
+    ended = _db_row(
+        database_url,
+        "SELECT count(*) FROM auth_sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE u.email = %s AND s.revoked_reason = 'logout'",
+        reviewer,
+    )
+    assert ended[0] == 1  # signing out ended the session at the gateway
 
 
 def test_client_reports_api_detail() -> None:
@@ -208,3 +257,47 @@ def test_client_reports_api_detail() -> None:
         client.decide(7, "approve", "0" * 64)
     assert err.value.conflict and err.value.message == "review 7 was already approved by reviewer"
     assert not isinstance(err.value, GatewayUnreachable)
+
+
+def test_client_refreshes_the_access_token() -> None:
+    """Shortly before expiry, and when the gateway says the token expired: one refresh, then the call."""
+    calls: list[tuple[str, str | None]] = []
+    issued = iter(range(1, 100))
+
+    def tokens() -> httpx.Response:
+        n = next(issued)
+        body = {
+            "access_token": f"a{n}",
+            "refresh_token": f"r{n}",
+            "expires_in": 900,
+            "email": "x@y",
+            "role": "reviewer",
+        }
+        return httpx.Response(200, json=body)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        auth = request.headers.get("Authorization")
+        calls.append((request.url.path, auth))
+        if request.url.path == "/v1/auth/login":
+            return tokens()
+        if request.url.path == "/v1/auth/refresh":
+            assert auth is None  # an expired bearer must not ride along
+            return (
+                tokens()
+                if request.content != b'{"refresh_token":"r2"}'
+                else httpx.Response(401, json={"detail": "gone"})
+            )
+        if auth == "Bearer a1":
+            return httpx.Response(401, json={"detail": "access token expired"})
+        return httpx.Response(200, json={"emails": {}})
+
+    now = [0.0]
+    client = GatewayClient.sign_in(
+        "http://gw.invalid", "x@y", "pw", transport=httpx.MockTransport(handler), clock=lambda: now[0]
+    )
+    assert client.stats() == {"emails": {}}  # a1 refused -> refresh -> a2
+    assert [p for p, _ in calls] == ["/v1/auth/login", "/v1/stats", "/v1/auth/refresh", "/v1/stats"]
+    now[0] = 900 - 10  # inside the margin: refresh first; r2 is refused, so the session is over
+    with pytest.raises(GatewayError) as err:
+        client.stats()
+    assert err.value.status == 401 and "session has ended" in err.value.message

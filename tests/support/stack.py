@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,13 @@ from app.crm_admin import AGENT_SCOPES, create_crm_token
 from app.db import drop_database, fresh_database
 from app.migrate import upgrade
 from app.processes import ProcessGroup
-from app.settings import DEV_REVIEWER_API_KEY, REPO_ROOT
+from app.settings import REPO_ROOT
+from gateway.auth_crypto import hash_password
 
 DEMO_MAILBOX = REPO_ROOT / "infra" / "demo" / "mailbox"
 BAD_MAILBOX = REPO_ROOT / "tests" / "data" / "bad"
+REVIEWER = "reviewer@mailspine.test"
+TOKEN_REUSE_S = 600.0  # sign in again well before the 15-minute access token runs out
 
 
 def free_port() -> int:
@@ -35,14 +40,22 @@ class Stack:
     group: ProcessGroup
     crm_port: int
     api_port: int
+    reviewer_password: str = ""
+    _token: tuple[str, float] | None = field(default=None, repr=False)
 
     @property
     def api(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=f"http://127.0.0.1:{self.api_port}",
-            headers={"X-API-Key": DEV_REVIEWER_API_KEY},
-            timeout=10,
-        )
+        """A client signed in as the stack's reviewer user (``POST /v1/auth/login``, bearer token)."""
+        base = f"http://127.0.0.1:{self.api_port}"
+        if self._token is None or time.monotonic() - self._token[1] > TOKEN_REUSE_S:
+            answer = httpx.post(
+                f"{base}/v1/auth/login",
+                json={"email": REVIEWER, "password": self.reviewer_password},
+                timeout=10,
+            )
+            assert answer.status_code == 200, answer.text
+            self._token = (answer.json()["access_token"], time.monotonic())
+        return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {self._token[0]}"}, timeout=10)
 
     def start_worker(self, name: str = "worker") -> None:
         self.group.start(name, ["worker", "--concurrency", "4"])
@@ -73,6 +86,12 @@ def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | No
     upgrade(url)
     crm_upgrade(url)
     token = create_crm_token(url, name="test-agent", scopes=list(AGENT_SCOPES))
+    password = secrets.token_urlsafe(16)
+    with psycopg.connect(url) as conn:  # what `mailspine users create --role reviewer` stores
+        conn.execute(
+            "INSERT INTO users (email, password_hash, role, active) VALUES (%s, %s, 'reviewer', true)",
+            (REVIEWER, hash_password(password)),
+        )
     crm_port, api_port = free_port(), free_port()
     base_env = {
         "DATABASE_URL": url,
@@ -88,7 +107,7 @@ def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | No
     try:
         group.start("crm", ["crm", "serve"])
         group.wait_http("crm", f"http://127.0.0.1:{crm_port}/health")
-        yield Stack(url=url, group=group, crm_port=crm_port, api_port=api_port)
+        yield Stack(url=url, group=group, crm_port=crm_port, api_port=api_port, reviewer_password=password)
     finally:
         group.stop_all()
         drop_database(pg_server_url, name)

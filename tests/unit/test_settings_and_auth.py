@@ -23,6 +23,7 @@ def test_default_secrets_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) ->
             gateway_api_key="a" * 32,
             reviewer_api_key="b" * 32,
             pii={"vault_key": Fernet.generate_key().decode()},
+            auth={"jwt_secret": "c" * 32},
             _env_file=None,
         )  # type: ignore[call-arg]
     ok = Settings(
@@ -31,6 +32,7 @@ def test_default_secrets_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) ->
         gateway_api_key="a" * 32,  # type: ignore[call-arg]
         reviewer_api_key="b" * 32,
         pii={"vault_key": Fernet.generate_key().decode()},
+        auth={"jwt_secret": "c" * 32},
         _env_file=None,
     )
     assert ok.env == "prod"
