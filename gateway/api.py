@@ -22,16 +22,18 @@ from app.errors import ReviewConflict
 from app.hashing import payload_hash
 from app.models import Review
 from app.queue import RESUME_REVIEW, enqueue, queue_depth
-from app.repo import audit, emails, reviews, runs
+from app.repo import audit, emails, pii_vault, reviews, runs
 from app.settings import Settings
 from app.telemetry import tracer
 from gateway import routes_admin, routes_auth, routes_ingest
 from gateway.auth import EmailReader, ReviewReader, ReviewWriter, StatsReader
 from gateway.auth_oidc import OidcVerifier
+from gateway.pii import restore
 from gateway.ratelimit import Limits
 from gateway.routes_deps import AUTH_ERRORS, RowId, Session, errors
 from gateway.schemas import DecisionIn, DecisionOut, EmailOut, ReviewDetail, ReviewOut, Stats
 from tools.actions import Plan
+from tools.pii_boundary import redact_known, restore_value
 
 ReviewStatus = Literal["pending", "approved", "rejected"]
 EmailState = Literal["queued", "processing", "review", "done", "rejected", "quarantined", "failed"]
@@ -47,15 +49,22 @@ def _email_trace(trace_id: str | None) -> Any:
     return trace.set_span_in_context(NonRecordingSpan(ctx))
 
 
-async def _review_out(session: AsyncSession, review: Review, detail: bool = False) -> ReviewOut:
+async def _review_out(
+    session: AsyncSession, review: Review, *, vault_key: str, detail: bool = False
+) -> ReviewOut:
+    """A review as a reviewer sees it: placeholders restored (reviewers may see the customer's data).
+
+    ``payload_hash`` stays the hash of the stored (redacted) plan: that is what a decision binds to.
+    """
     email = await emails.get_email(session, email_id=review.email_id)
+    entries = await pii_vault.load(session, email_id=review.email_id, key=vault_key)
     base = {
         "id": review.id,
         "email_id": review.email_id,
         "thread_id": review.thread_id,
         "status": review.status,
         "reasons": review.reasons,
-        "payload": review.payload,
+        "payload": restore_value(review.payload, entries),
         "payload_hash": review.payload_hash,
         "created_at": review.created_at,
         "subject": email.subject if email else None,
@@ -66,14 +75,16 @@ async def _review_out(session: AsyncSession, review: Review, detail: bool = Fals
     run = await runs.get_run(session, thread_id=review.thread_id)
     return ReviewDetail(
         **base,
-        text=email.text_body if email else None,
+        text=restore(email.text_body or "", entries) if email else None,
         verdict=email.verdict if email else None,
-        extraction=run.extraction if run else None,
+        extraction=restore_value(run.extraction, entries) if run else None,
         trace_id=email.trace_id if email else None,
     )
 
 
 def create_app(*, settings: Settings, database_url: str) -> FastAPI:
+    vault_key = settings.pii.vault_key.get_secret_value()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
@@ -102,14 +113,17 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
     async def list_reviews(
         _: ReviewReader, session: Session, state: Annotated[ReviewStatus, Query(alias="status")] = "pending"
     ) -> list[ReviewOut]:
-        return [await _review_out(session, r) for r in await reviews.list_reviews(session, status=state)]
+        return [
+            await _review_out(session, r, vault_key=vault_key)
+            for r in await reviews.list_reviews(session, status=state)
+        ]
 
     @app.get("/v1/reviews/{review_id}", response_model=ReviewDetail, responses={**AUTH_ERRORS, **errors(404)})
     async def get_review(review_id: RowId, _: ReviewReader, session: Session) -> ReviewOut:
         review = await reviews.get_review(session, review_id=review_id)
         if review is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"review {review_id} not found")
-        return await _review_out(session, review, detail=True)
+        return await _review_out(session, review, vault_key=vault_key, detail=True)
 
     @app.post(
         "/v1/reviews/{review_id}/decision",
@@ -126,7 +140,12 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
         ) as span:
             plan: Plan | None = None
             if body.decision == "approve":
-                plan = body.plan or Plan.model_validate(review.payload["plan"])
+                if body.plan is not None:
+                    # The reviewer edited real values; the graph, ledger and checkpoints keep placeholders.
+                    entries = await pii_vault.load(session, email_id=review.email_id, key=vault_key)
+                    plan = Plan.model_validate(redact_known(body.plan.model_dump(mode="json"), entries))
+                else:
+                    plan = Plan.model_validate(review.payload["plan"])
             executed = (
                 {"plan": plan.model_dump(mode="json"), "plan_hash": payload_hash(plan)} if plan else None
             )

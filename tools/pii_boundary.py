@@ -23,18 +23,18 @@ async def load_entries(db: Database, *, email_id: int, key: str) -> dict[str, tu
         return await pii_vault.load(session, email_id=email_id, key=key)
 
 
-def _restore_value(value: Any, entries: dict[str, tuple[str, str]]) -> Any:
+def restore_value(value: Any, entries: dict[str, tuple[str, str]]) -> Any:
     if isinstance(value, str):
         return restore(value, entries) if has_placeholder(value) else value
     if isinstance(value, list):
-        return [_restore_value(v, entries) for v in value]
+        return [restore_value(v, entries) for v in value]
     if isinstance(value, dict):
-        return {k: _restore_value(v, entries) for k, v in value.items()}
+        return {k: restore_value(v, entries) for k, v in value.items()}
     return value
 
 
 def restore_model(model: M, entries: dict[str, tuple[str, str]]) -> M:
-    data: dict[str, Any] = _restore_value(model.model_dump(mode="json"), entries)
+    data: dict[str, Any] = restore_value(model.model_dump(mode="json"), entries)
     # A whole-name placeholder planned as the first name: split it back into first and last.
     first, last = data.get("firstname"), data.get("lastname")
     if isinstance(first, str) and " " in first.strip() and not last:

@@ -82,3 +82,28 @@ def test_tools_receive_the_real_values(processed: tuple[Stack, list[int]]) -> No
     assert drafts and not any(
         "redacted" in to or "[PERSON" in body or "[PHONE" in body for to, body in drafts
     )
+
+
+def test_reviewers_see_real_values_and_their_edits_are_redacted_again(
+    processed: tuple[Stack, list[int]],
+) -> None:
+    stack, _ = processed
+    stack.start_api()
+    reviews = stack.api.get("/v1/reviews").json()
+    item = next(
+        r for r in reviews if any(a["kind"] == "draft_reply" for a in r["payload"]["plan"]["actions"])
+    )
+    detail = stack.api.get(f"/v1/reviews/{item['id']}").json()
+    shown = str(detail["payload"]) + (detail["text"] or "")
+    assert "redacted.example" not in shown and "[PERSON_" not in shown
+    plan = detail["payload"]["plan"]
+    reply = next(a for a in plan["actions"] if a["kind"] == "draft_reply")
+    reply["body"] = f"Dear customer at {reply['to']}, a colleague will call you."
+    answer = stack.api.post(
+        f"/v1/reviews/{item['id']}/decision",
+        json={"decision": "approve", "payload_hash": item["payload_hash"], "plan": plan},
+    )
+    assert answer.status_code == 200, answer.text
+    [(stored,)] = stack.sql("SELECT decided_payload FROM reviews WHERE id = %s", item["id"])
+    text = str(stored)
+    assert reply["to"] not in text and "pii-email-" in text
