@@ -136,7 +136,7 @@ def _run(
     print(json.dumps(summary), flush=True)
     if not serve:
         return 0
-    print(f"\n  gateway API   {settings.gateway_url}/docs   (dev: X-API-Key = MAILSPINE_REVIEWER_API_KEY; or sign in as a user)")
+    print(f"\n  gateway API   {settings.gateway_url}/docs   (dev key: MAILSPINE_REVIEWER_API_KEY)")
     print(f"  dashboard     http://{settings.api_host}:{settings.dashboard_port}")
     print(f"  CRM           {settings.crm_base_url}/docs")
     print("  Ctrl-C stops everything.", flush=True)
