@@ -64,7 +64,10 @@ def db_upgrade() -> None:
 
     _, url = _boot("migrate")
     upgrade(url)
-    typer.echo("database is up to date")
+    from gateway.guards.corpus import sync_corpus
+
+    written = sync_corpus(url)  # the injection corpus for pgvector (0 when unchanged or no pgvector)
+    typer.echo(f"database is up to date ({written} injection-corpus rows written)")
 
 
 @cli.command()

@@ -96,6 +96,9 @@ def _run(
     from infra.crm.migrate import upgrade as crm_upgrade
 
     crm_upgrade(url)
+    from gateway.guards.corpus import sync_corpus
+
+    sync_corpus(url)  # the semantic injection detector's corpus, in pgvector where the server has it
     token = create_crm_token(url, name="demo-agent", scopes=list(AGENT_SCOPES))
     setup_telemetry(
         service_name=f"{settings.otel_service_name}-demo",

@@ -18,6 +18,10 @@ async def run_worker(
     settings: Settings, *, database_url: str, stop_when_idle: bool = False, poll_mailboxes: bool = True
 ) -> None:
     """Run jobs; unless told otherwise, also run the IMAP pollers (one active per account, leased)."""
+    from gateway.guards.pipeline import configure_default_pipeline
+
+    # Load the guard pipeline (llm-guard, embeddings, corpus) once, before the first job.
+    await asyncio.to_thread(configure_default_pipeline, settings, database_url=database_url)
     async with open_services(settings, database_url=database_url) as services:
         stop = asyncio.Event()
         pollers = (
