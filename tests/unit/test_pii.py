@@ -32,8 +32,13 @@ def test_same_value_same_placeholder_and_emails_stay_valid_addresses() -> None:
 
 def test_redacted_email_and_tool_boundary_round_trip() -> None:
     email = GuardedEmail(
-        email_id=1, message_id="<m@x.example>", subject="Refund for Ann Berg", sender_address="ann@x.example",
-        sender_name="Ann Berg", text="Hi, Ann Berg, phone +44 20 7946 0958", verdict=Verdict(decision="pass"),
+        email_id=1,
+        message_id="<m@x.example>",
+        subject="Refund for Ann Berg",
+        sender_address="ann@x.example",
+        sender_name="Ann Berg",
+        text="Hi, Ann Berg, phone +44 20 7946 0958",
+        verdict=Verdict(decision="pass"),
     )
     seen, entries = redact_email(email)
     assert "Ann" not in seen.model_dump_json() and "ann@x.example" not in seen.model_dump_json()
