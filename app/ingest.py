@@ -43,7 +43,8 @@ def thread_lock(email_id: int) -> str:
     return f"email-{email_id}"
 
 
-def _message_id(raw: bytes, digest: str) -> str:
+def message_id_key(raw: bytes, digest: str) -> str:
+    """The dedup key's Message-ID: the header when present, else one derived from the content hash."""
     try:
         value = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
     except Exception:  # the gateway reports the real problem; here we only need a key
@@ -68,7 +69,7 @@ async def _store(
             folder=message.folder,
             uidvalidity=message.uidvalidity,
             uid=message.uid,
-            message_id=_message_id(message.raw, digest),
+            message_id=message_id_key(message.raw, digest),
             content_sha256=digest,
             raw=message.raw,
             source_ref=message.ref,
@@ -99,7 +100,7 @@ async def _store_many(
             "ingest", attributes={"mailspine.account": account, "mailspine.size_bytes": len(message.raw)}
         )
         digest = hashlib.sha256(message.raw).hexdigest()
-        message_id, ctx = _message_id(message.raw, digest), span.get_span_context()
+        message_id, ctx = message_id_key(message.raw, digest), span.get_span_context()
         carrier: dict[str, str] = {}
         inject(carrier, context=trace.set_span_in_context(span))
         spans.append(span)

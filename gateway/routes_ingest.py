@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Query, Request, Response, status
 from sqlalchemy import select
 
-from app.ingest import _message_id, ingest_messages
+from app.ingest import ingest_messages, message_id_key
 from app.models import Email
 from gateway.auth import Ingester
 from gateway.routes_deps import AUTH_ERRORS, AppSettings, Db, errors
@@ -79,7 +79,7 @@ def register(app: FastAPI, *, max_body_size: int) -> None:
         # Stored before (same Message-ID and bytes; the Message-ID is derived from the bytes).
         digest = hashlib.sha256(raw).hexdigest()
         stmt = select(Email.id).where(
-            Email.message_id == _message_id(raw, digest), Email.content_sha256 == digest
+            Email.message_id == message_id_key(raw, digest), Email.content_sha256 == digest
         )
         async with db.transaction() as session:
             existing = (await session.execute(stmt)).scalar_one()

@@ -39,7 +39,3 @@ async def record_error(session: AsyncSession, *, account: str, folder: str, erro
         .where(MailboxCursor.account == account, MailboxCursor.folder == folder)
         .values(last_error=error, updated_at=func.now())
     )
-
-
-async def list_cursors(session: AsyncSession) -> list[MailboxCursor]:
-    return list((await session.execute(select(MailboxCursor).order_by(MailboxCursor.account))).scalars())

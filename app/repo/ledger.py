@@ -61,8 +61,3 @@ async def record_result(
         .where(SideEffect.idempotency_key == idempotency_key)
         .values(status=status, result=result, error=error, updated_at=func.now())
     )
-
-
-async def effects_for_thread(session: AsyncSession, *, thread_id: str) -> list[SideEffect]:
-    stmt = select(SideEffect).where(SideEffect.thread_id == thread_id).order_by(SideEffect.id)
-    return list((await session.execute(stmt)).scalars())

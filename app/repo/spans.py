@@ -13,8 +13,3 @@ async def count_spans(session: AsyncSession, *, trace_ids: list[str] | None = No
     if trace_ids is not None:
         stmt = stmt.where(SpanRecord.trace_id.in_(trace_ids))
     return int((await session.execute(stmt)).scalar_one())
-
-
-async def spans_for_trace(session: AsyncSession, *, trace_id: str) -> list[SpanRecord]:
-    stmt = select(SpanRecord).where(SpanRecord.trace_id == trace_id).order_by(SpanRecord.start_time)
-    return list((await session.execute(stmt)).scalars())
