@@ -72,6 +72,8 @@ class GuardedEmail(BaseModel):
     quoted_text: str = Field(default="", description="Quoted history below the new text (untrusted)")
     signature: str = Field(default="", description="The sender's signature block (untrusted)")
     forwarded: bool = False  # the message forwards another one: its author is not the sender
+    # Why the sender's address cannot receive mail (syntax, a reserved domain such as .test), or None.
+    sender_problem: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)
     calendar: list[CalendarEvent] = Field(default_factory=list)
     verdict: Verdict

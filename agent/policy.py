@@ -8,13 +8,38 @@ from decimal import Decimal
 from agent.inputs import GuardedEmail
 from agent.schemas import Extraction, Intent
 from agent.state import RiskAssessment
-from tools.actions import DraftReply, Plan
+from gateway.guards.patterns import load_patterns
+from tools.actions import CrmAddNote, DraftReply, Plan
 
 _NO_FOLLOW_UP = {Intent.NEWSLETTER, Intent.SPAM}
 # Any amount of money in a reply was taken from the (untrusted) email or made up: a person confirms it.
 _MONEY = re.compile(
     r"(?:[$€£]\s?\d|\d[\d.,]*\s?(?:[$€£]|EUR|USD|GBP|CHF)\b|\b(?:EUR|USD|GBP|CHF)\s?\d)", re.IGNORECASE
 )
+
+# A link in an automatic reply is how a reply phishes or leaks (a URL with data in its query);
+# mailspine's own replies have no reason to carry one, so a person checks any that does.
+_LINK = re.compile(r"(?:\bhttps?://|\bwww\.|\]\(|\bdata:)", re.IGNORECASE)
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PATTERNS = load_patterns()
+
+
+def _free_text_reasons(action: CrmAddNote | DraftReply, sender: str) -> list[str]:
+    """Model-written text that will leave the agent: what in it needs a person."""
+    what = "reply" if isinstance(action, DraftReply) else "CRM note"
+    reasons: list[str] = []
+    if isinstance(action, DraftReply) and _MONEY.search(action.body):
+        reasons.append("reply states an amount of money")
+    if isinstance(action, DraftReply) and _LINK.search(action.body):
+        reasons.append("reply contains a link")
+    others = {a.lower() for a in _ADDRESS.findall(action.body)} - {sender}
+    if others:
+        reasons.append(f"{what} mentions an e-mail address other than the sender's")
+    # A note is read back into later prompts (sender history): instructions stored there would
+    # reach the model again, looking like our own data.
+    if hits := _PATTERNS.matches(action.body):
+        reasons.append(f"{what} contains instruction-like text ({hits})")
+    return reasons
 
 
 def assess(
@@ -41,11 +66,14 @@ def assess(
             reasons.append(f"refund/credit of {big[0].value} {big[0].currency} is above {refund_threshold}")
         if extraction.confidence < min_confidence:
             reasons.append(f"low confidence {extraction.confidence:.2f} < {min_confidence}")
+    sender = (email.sender_address or "").lower()
+    if email.sender_problem and plan and plan.actions:
+        reasons.append(f"the sender's address cannot receive mail ({email.sender_problem})")
     for action in plan.actions if plan else []:
-        if isinstance(action, DraftReply) and str(action.to).lower() != (email.sender_address or "").lower():
+        if isinstance(action, DraftReply) and str(action.to).lower() != sender:
             reasons.append("reply to a recipient other than the sender")
-        if isinstance(action, DraftReply) and _MONEY.search(action.body):
-            reasons.append("reply states an amount of money")
+        if isinstance(action, (CrmAddNote, DraftReply)):
+            reasons += [r for r in _free_text_reasons(action, sender) if r not in reasons]
     if reasons:
         return RiskAssessment(route="review", reasons=reasons)
     if extraction is not None and extraction.intent in _NO_FOLLOW_UP and not (plan and plan.actions):

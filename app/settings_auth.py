@@ -1,6 +1,6 @@
 """Settings for the auth part of the gateway (nested under `Settings.auth`, env `MAILSPINE_AUTH__FIELD`).
 
-Every field is listed with its variable in ``docs/security-auth.md``.
+Every field is listed with its variable in ``docs/security.md``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Settings of the guard pipeline (nested under `Settings.guard`, env `MAILSPINE_GUARD__FIELD`).
 
-Each field is documented, with its variable, in ``docs/security-guard.md``.
+Each field is documented, with its variable, in ``docs/security.md``.
 """
 
 from __future__ import annotations

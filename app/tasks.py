@@ -80,3 +80,40 @@ async def retry_stalled(jobs: JobManager, *, seconds_since_heartbeat: float = ST
 )
 async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
     return await retry_stalled(context.app.job_manager)
+
+
+@queue_app.periodic(cron="17 * * * *", periodic_id="purge-auth-state")
+@queue_app.task(
+    name="purge_auth_state", queue=MAINTENANCE_QUEUE, queueing_lock="purge_auth_state", pass_context=True
+)
+async def purge_auth_state(context: JobContext, timestamp: int) -> dict[str, int]:
+    """Hourly: expired refresh tokens, finished sessions and stale login-throttle rows."""
+    from gateway.auth_sessions import purge_expired
+
+    svc = services()
+    purged = await purge_expired(svc.db, svc.settings.auth)
+    log.info("purged auth state: %s", purged)
+    return {
+        "refresh_tokens": purged.refresh_tokens,
+        "sessions": purged.sessions,
+        "throttle_rows": purged.throttle_rows,
+    }
+
+
+@queue_app.periodic(cron="41 * * * *", periodic_id="prune-checkpoints")
+@queue_app.task(
+    name="prune_checkpoints", queue=MAINTENANCE_QUEUE, queueing_lock="prune_checkpoints", pass_context=True
+)
+async def prune_checkpoints(context: JobContext, timestamp: int) -> dict[str, int]:
+    """Hourly: emails finished over MAILSPINE_CHECKPOINT_RETENTION_S ago keep only their last checkpoint."""
+    from agent.retention import prune_checkpoints as prune
+
+    svc = services()
+    report = await prune(svc.db, older_than_s=svc.settings.checkpoint_retention_s)
+    return {
+        "threads": report.threads,
+        "checkpoints_deleted": report.checkpoints_deleted,
+        "writes_deleted": report.writes_deleted,
+        "blobs_deleted": report.blobs_deleted,
+        "bytes_freed": report.bytes_before - report.bytes_after,
+    }

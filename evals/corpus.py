@@ -14,6 +14,9 @@ from pathlib import Path
 from app.settings import REPO_ROOT
 
 ATTACKS_DIR = Path(__file__).resolve().parent / "datasets" / "attacks"
+# Written after the detectors were tuned on ATTACKS_DIR, by someone who had not read them, and
+# never used to tune anything: detection on it estimates how the guard does on unseen attacks.
+HELDOUT_DIR = Path(__file__).resolve().parent / "datasets" / "attacks-heldout"
 BENIGN_DIR = REPO_ROOT / "infra" / "demo" / "mailbox"
 MANIFEST = "manifest.jsonl"
 # The demo mailbox holds a few hostile emails of its own; they are not benign.

@@ -12,10 +12,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
-from app.models_auth import User
+from app.models_auth import AuthSession, LoginThrottle, RefreshToken, User
 from app.repo import audit, users
 from app.settings_auth import AuthSettings
 from gateway import auth_throttle
@@ -178,3 +179,47 @@ async def logout(db: Database, *, session_id: str, actor: str, ip: str) -> None:
                 subject_id=session_id,
                 details={"ip": ip},
             )
+
+
+@dataclass(frozen=True)
+class Purged:
+    refresh_tokens: int
+    sessions: int
+    throttle_rows: int
+
+
+async def purge_expired(db: Database, settings: AuthSettings, *, now: datetime | None = None) -> Purged:
+    """Delete sign-in state that can never be valid again (run hourly by the worker).
+
+    - Refresh tokens that expired more than one access-token lifetime ago. (Reuse detection does
+      not need them: an unknown token is refused like a spent one.)
+    - Sessions left with no refresh token: their last token was issued more than
+      ``refresh_ttl + access_ttl`` ago, so every access token of the session has expired too.
+    - Throttle rows whose counting window and lockout are both over.
+    The audit log keeps every sign-in, refresh and lockout; only live state is deleted.
+    """
+    now = now or datetime.now(UTC)
+    token_cutoff = now - timedelta(seconds=settings.access_token_ttl_s)
+    window_cutoff = now - timedelta(seconds=settings.lockout_window_s)
+    async with db.transaction() as session:
+        tokens = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < token_cutoff))
+        has_token = exists().where(RefreshToken.session_id == AuthSession.id)
+        sessions = await session.execute(
+            delete(AuthSession).where(
+                ~has_token,
+                AuthSession.created_at < token_cutoff - timedelta(seconds=settings.refresh_token_ttl_s),
+            )
+        )
+        throttle = await session.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.window_started_at < window_cutoff,
+                or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+            )
+        )
+    return Purged(
+        refresh_tokens=_rowcount(tokens), sessions=_rowcount(sessions), throttle_rows=_rowcount(throttle)
+    )
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -47,6 +47,7 @@ class ParsedEmail:
     text: str  # new text, visible part only, without quoted history and signature
     quoted_text: str  # quoted replies and forwarded messages (inline or attached message/rfc822)
     hidden_text: str  # text hidden by HTML/CSS: never shown to the model, only scanned
+    alternative_text: str = ""  # visible text of the multipart/alternative parts not chosen: only scanned
     html_comments: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
@@ -90,6 +91,7 @@ def _parse(raw: bytes, start: int) -> ParsedEmail:
         text=text.strip(),
         quoted_text="\n\n".join(part for part in (history.history, *found.forwarded) if part),
         hidden_text="\n".join(part for part in found.hidden if part),
+        alternative_text="\n\n".join(found.alternatives),
         html_comments=found.comments,
         attachments=found.attachments,
         defects=list(dict.fromkeys(defects)),

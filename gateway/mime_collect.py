@@ -1,9 +1,12 @@
 """Walk a MIME tree and sort its leaves into text, forwarded messages, attachments and invites.
 
 Rules: text/plain is preferred to text/html inside multipart/alternative, but every HTML part is
-still rendered so hidden text and comments reach the scanners. Attachments are only described
-(name, type, size, SHA-256): their content never reaches the text. An attached message/rfc822 is
-forwarded content and goes to ``forwarded``, never to the new text.
+still rendered so hidden text and comments reach the scanners, and the visible text of every
+unchosen alternative goes to ``alternatives`` so the scanners can compare what a person's mail
+client shows with what the model reads (an attacker can put different words in each).
+Attachments are only described (name, type, size, SHA-256): their content never reaches the
+text. An attached message/rfc822 is forwarded content and goes to ``forwarded``, never to the new
+text.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Collected:
     body: list[str] = field(default_factory=list)
     forwarded: list[str] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)  # visible text of unchosen alternatives
     comments: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     calendar: list[CalendarInvite] = field(default_factory=list)
@@ -98,6 +102,7 @@ def _forwarded(part: Entity, out: Collected) -> None:
     out.forwarded[slot] = "\n".join([*lines, "", *inner.body]).strip()
     out.forwarded.extend(inner.forwarded)
     out.hidden.extend(inner.hidden)
+    out.alternatives.extend(inner.alternatives)
     out.comments.extend(inner.comments)
     out.attachments.extend(inner.attachments)
     out.calendar.extend(inner.calendar)
@@ -160,8 +165,12 @@ def _visit(part: Entity, out: Collected, *, as_body: bool) -> None:
     text, removed = drop_base64_blocks(text)
     if removed:
         out.defects.append(f"{removed} base64 lines removed from the text")
-    if as_body and text.strip():
+    if not text.strip():
+        return
+    if as_body:
         out.body.append(text)
+    else:
+        out.alternatives.append(text)
 
 
 def collect(root: Entity, defects: list[str]) -> Collected:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from email_validator import EmailNotValidError, validate_email
+
 from agent.inputs import CalendarEvent, GuardedEmail, ScannerResult, Verdict
 from app.errors import MessageRejected
 from app.telemetry import tracer
@@ -39,6 +41,17 @@ def _clean(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, SECRET_PLACEHOLDER)
     return text
+
+
+def sender_problem(address: str | None) -> str | None:
+    """Why mail to ``address`` cannot be delivered (no DNS lookup: syntax and reserved names), or None."""
+    if not address:
+        return "no sender address"
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)[:200]
+    return None
 
 
 def guard(
@@ -81,6 +94,7 @@ def guard(
             quoted_text=_clean(parsed.quoted_text, secrets),
             signature=_clean(parsed.signature, secrets),
             forwarded=parsed.forwarded,
+            sender_problem=sender_problem(parsed.sender_address),
             attachments=parsed.attachments,
             calendar=[CalendarEvent(**vars(c)) for c in parsed.calendar],
             verdict=verdict,

@@ -12,6 +12,7 @@ import base64
 import binascii
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Literal
 from urllib.parse import unquote
@@ -36,6 +37,17 @@ _TRAVERSAL = re.compile(r"(?:^|[\\/])\.{2,}(?:[\\/]|$)")  # "../", and "....//" 
 _ABSOLUTE = re.compile(r"^(?:/|[A-Za-z]:[\\/]|\\\\|~[\\/])")
 _SEPARATOR = re.compile(r"[\\/]")
 _MAX_FORWARD_MARKERS = 20
+# Cyrillic, Greek and Armenian letters that render like Latin ones (a subset of Unicode's confusables).
+_CONFUSABLES = str.maketrans(
+    "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХІЈЅαβεικνορτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧօսհ",
+    "aeopcyxijsdhlqwABEKMHOPCTXIJSabeikvoptuxABEZHIKMNOPTYXouh",
+)
+_LATIN = re.compile("[A-Za-z]")
+_LOOKALIKE = re.compile("[\u0370-\u03ff\u0400-\u052f\u0531-\u058f]")  # Greek, Cyrillic, Armenian
+_MIXED_WORD = re.compile(r"[^\s@,;:()<>\[\]\"'.!?]+")
+_WORD = re.compile(r"[^\W\d_]{4,}")  # words of 4+ letters, any script
+_MISMATCH_WORDS = 12  # an unread alternative with this many words of its own ...
+_MISMATCH_SHARE = 0.3  # ... that are this share of its vocabulary is flagged
 PATTERNS = load_patterns()
 
 Scanner = Callable[[ParsedEmail], ScannerResult]
@@ -72,6 +84,76 @@ def hidden_html(parsed: ParsedEmail) -> ScannerResult:
         score = 1.0
     decision: Decision = "quarantine" if score >= 1.0 else ("flag" if score else "pass")
     return _result("hidden_html", start, decision, score, reasons)
+
+
+def alternative_mismatch(parsed: ParsedEmail) -> ScannerResult:
+    """multipart/alternative versions that say different things. The model reads one version (plain
+    text when there is one); a person's mail client usually shows the HTML. Instructions in the
+    unread version only are aimed at whoever reads that version: quarantine. A version with many
+    words the other lacks is flagged, so a person sees what the model did not."""
+    start = time.perf_counter()
+    if not parsed.alternative_text.strip():
+        return _result("alternative_mismatch", start, "pass", 0.0, [])
+    seen = _INVISIBLE.sub("", "\n".join((parsed.subject, parsed.text, parsed.quoted_text, parsed.signature)))
+    other = _INVISIBLE.sub("", parsed.alternative_text)
+    reasons: list[str] = []
+    score = 0.0
+    hits = PATTERNS.matches(other)
+    new_labels = [label for label in hits.labels if label not in PATTERNS.matches(seen).labels]
+    if new_labels:
+        reasons.append(
+            f"an alternative version the model does not read contains instructions ({', '.join(new_labels)})"
+        )
+        score = 1.0
+    seen_words = set(_WORD.findall(seen.lower()))
+    other_words = set(_WORD.findall(other.lower()))
+    extra = other_words - seen_words
+    if len(extra) >= _MISMATCH_WORDS and len(extra) >= _MISMATCH_SHARE * len(other_words):
+        reasons.append(
+            f"alternative versions differ: {len(extra)} words appear only in the version "
+            "the model does not read"
+        )
+        score = max(score, 0.6)
+    decision: Decision = "quarantine" if score >= 1.0 else ("flag" if score else "pass")
+    return _result("alternative_mismatch", start, decision, score, reasons)
+
+
+def _decoded_domain(address: str | None) -> str:
+    domain = (address or "").rpartition("@")[2]
+    try:
+        return domain.encode("ascii").decode("idna") if "xn--" in domain.lower() else domain
+    except UnicodeError:
+        return domain
+
+
+def homoglyphs(parsed: ParsedEmail) -> ScannerResult:
+    """Look-alike letters: words (and the sender's domain, punycode decoded) that mix Latin with
+    Cyrillic or Greek letters are flagged ("nοrthwind" with a Greek omicron). Text is folded
+    (NFKC for full-width forms, then Cyrillic/Greek look-alikes to Latin) and the instruction
+    patterns run again: instructions that only appear once folded were disguised, so quarantine."""
+    start = time.perf_counter()
+    text = _INVISIBLE.sub("", "\n".join((parsed.subject, parsed.text, parsed.quoted_text)))
+    domain = _decoded_domain(parsed.sender_address)
+    mixed = {w for w in _MIXED_WORD.findall(text + " " + domain) if _LATIN.search(w) and _LOOKALIKE.search(w)}
+    reasons: list[str] = []
+    score = 0.0
+    if mixed:
+        reasons.append(f"{len(mixed)} word(s) mix Latin with Cyrillic/Greek/Armenian look-alike letters")
+        score = 0.6
+    folded = fold_confusables(text)
+    if folded != text:
+        before = set(PATTERNS.matches(text).labels)
+        disguised = [label for label in PATTERNS.matches(folded).labels if label not in before]
+        if disguised:
+            reasons.append(f"instructions disguised with look-alike characters ({', '.join(disguised)})")
+            score = 1.0
+    decision: Decision = "quarantine" if score >= 1.0 else ("flag" if score else "pass")
+    return _result("homoglyphs", start, decision, score, reasons)
+
+
+def fold_confusables(text: str) -> str:
+    """NFKC (full-width and styled letters to plain ones), then Cyrillic/Greek look-alikes to Latin."""
+    return unicodedata.normalize("NFKC", text).translate(_CONFUSABLES)
 
 
 def injection_heuristics(parsed: ParsedEmail) -> ScannerResult:
@@ -210,6 +292,8 @@ def mime_defects(parsed: ParsedEmail) -> ScannerResult:
 DEFAULT_SCANNERS: tuple[Scanner, ...] = (
     invisible_text,
     hidden_html,
+    alternative_mismatch,
+    homoglyphs,
     injection_heuristics,
     injection_in_history,
     forwarded_instructions,

@@ -30,7 +30,15 @@ INSTRUCTION_GROUPS = {
     "assistant_address": "text addressed to the AI",
     "role_line": "chat role line",
     "tool_call": "tool-call syntax",
+    "approval_claim": "claimed prior approval / no review needed",
+    "recipient_change": "request to add a recipient or change the reply address",
+    "exfil_link": "markdown image/link that sends data to a URL",
 }
+
+# Signals that a person must look, not proof of an attack: a customer may truly say "your colleague
+# approved it". Each counts once however many of its patterns match, so alone they flag (review)
+# and never reach the quarantine threshold.
+SOFT_KINDS = frozenset({"approval_claim", "recipient_change", "exfil_link"})
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,15 @@ class Hits:
     @property
     def count(self) -> int:
         """Distinct findings: per kind, the most patterns matched in one language (cognates such as
-        "ignore ... instructions" match the en and fr patterns alike and count once), plus chat tokens."""
-        return sum(max(langs.values()) for langs in self.by_kind.values()) + self.chat_token
+        "ignore ... instructions" match the en and fr patterns alike and count once; a soft kind
+        counts once at most), plus chat tokens."""
+        return (
+            sum(
+                min(1, max(langs.values())) if kind in SOFT_KINDS else max(langs.values())
+                for kind, langs in self.by_kind.items()
+            )
+            + self.chat_token
+        )
 
     @property
     def labels(self) -> list[str]:

@@ -26,7 +26,7 @@ from app.models_auth import User
 from app.repo import users as users_repo
 from app.settings import DEV_GATEWAY_API_KEY, DEV_REVIEWER_API_KEY, Settings
 from app.settings_auth import AuthSettings
-from gateway import auth_accounts
+from gateway import auth_accounts, auth_sessions
 from gateway.api import create_app
 from gateway.auth_oidc import OidcVerifier
 
@@ -410,3 +410,58 @@ async def test_the_last_active_admin_cannot_be_disabled_or_demoted(db: Database)
                 others = update(User).where(User.role == "admin", User.id != me.id).values(active=False)
                 await session.execute(others)
                 await auth_accounts.update_user(session, AuthSettings(), user_id=me.id, actor="t", **change)
+
+
+# --- housekeeping ---
+async def test_purge_deletes_only_state_that_can_never_be_valid_again(
+    test_settings: Settings, database_url: str, db: Database
+) -> None:
+    email = await make_user(db, "reviewer")
+    ip = random_ip()
+    settings = auth_settings(test_settings)
+    async with gateway(settings, database_url, ip=ip) as client:
+        live = await login(client, email)
+        old = await login(client, email)
+        bad = await client.post("/v1/auth/login", json={"email": email, "password": "wrong password!"})
+        assert bad.status_code == 401
+    old_sid = jwt.decode(old["access_token"], options={"verify_signature": False})["sid"]
+    live_sid = jwt.decode(live["access_token"], options={"verify_signature": False})["sid"]
+    auth = settings.auth
+    later = datetime.now(UTC) + timedelta(seconds=auth.lockout_window_s + 1)
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        # Age the "old" session as if it had been signed in long ago and never refreshed.
+        long_ago = datetime.now(UTC) - timedelta(
+            seconds=2 * (auth.refresh_token_ttl_s + auth.access_token_ttl_s)
+        )
+        conn.execute("UPDATE auth_sessions SET created_at = %s WHERE id = %s", (long_ago, old_sid))
+        conn.execute(
+            "UPDATE refresh_tokens SET created_at = %s, expires_at = %s WHERE session_id = %s",
+            (long_ago, long_ago + timedelta(seconds=auth.refresh_token_ttl_s), old_sid),
+        )
+        throttled = conn.execute(
+            "SELECT count(*) FROM login_throttle WHERE key IN (%s, %s)", (email, ip)
+        ).fetchone()
+        assert throttled is not None and throttled[0] >= 1
+
+    purged = await auth_sessions.purge_expired(db, auth, now=later)
+    assert purged.refresh_tokens >= 1 and purged.sessions >= 1 and purged.throttle_rows >= 1
+
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        sessions = {
+            r[0]
+            for r in conn.execute("SELECT id FROM auth_sessions WHERE id IN (%s, %s)", (old_sid, live_sid))
+        }
+        assert sessions == {live_sid}
+        left = conn.execute(
+            "SELECT count(*) FROM login_throttle WHERE key IN (%s, %s)", (email, ip)
+        ).fetchone()
+        assert left == (0,)
+    async with gateway(settings, database_url, ip=ip) as client:
+        # The live session still refreshes; the purged one is refused like any unknown token.
+        fresh = await client.post("/v1/auth/refresh", json={"refresh_token": live["refresh_token"]})
+        assert fresh.status_code == 200, fresh.text
+        gone = await client.post("/v1/auth/refresh", json={"refresh_token": old["refresh_token"]})
+        assert gone.status_code == 401
+    # A second run at the same instant finds nothing left to delete.
+    again = await auth_sessions.purge_expired(db, auth, now=later)
+    assert again == auth_sessions.Purged(refresh_tokens=0, sessions=0, throttle_rows=0)

@@ -1,4 +1,4 @@
-"""Every route declares who may call it, and docs/security-auth.md says the same."""
+"""Every route declares who may call it, and docs/security.md says the same."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from app.settings import REPO_ROOT, Settings
 from gateway.api import create_app
 
-DOCS = REPO_ROOT / "docs" / "security-auth.md"
+DOCS = REPO_ROOT / "docs" / "security.md"
 UNGUARDED = {"/health"}
 
 

@@ -2,7 +2,7 @@
 
 Separation is asserted on small sets, never timing. all-MiniLM-L6-v2 catches close variants and
 translations of corpus attacks; truly novel phrasings score like benign mail (see
-docs/security-guard.md), which the held-out test states rather than hides.
+docs/security.md), which the held-out test states rather than hides.
 """
 
 from __future__ import annotations

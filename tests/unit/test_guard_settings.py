@@ -9,7 +9,7 @@ from app.settings_guard import GuardSettings
 
 
 def test_every_guard_setting_is_documented_with_its_variable() -> None:
-    doc = (REPO_ROOT / "docs" / "security-guard.md").read_text()
+    doc = (REPO_ROOT / "docs" / "security.md").read_text()
     missing = [f for f in GuardSettings.model_fields if f"`MAILSPINE_GUARD__{f.upper()}`" not in doc]
     assert missing == []
 
