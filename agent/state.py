@@ -35,15 +35,20 @@ class HistoryItem(BaseModel):
 
 
 class Usage(BaseModel):
+    """What an email's model calls used. Lives in the graph state (a reducer adds each node's
+    share), so it survives a crash and a resume does not reset the budgets."""
+
     input_tokens: int = 0
     output_tokens: int = 0
-    model_calls: int = 0
+    model_calls: int = 0  # requests sent, including retries and repairs (the step limit counts these)
+    cost_micro_usd: int = 0  # from the price table (MAILSPINE_LLM__PRICES); unpriced models cost 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             model_calls=self.model_calls + other.model_calls,
+            cost_micro_usd=self.cost_micro_usd + other.cost_micro_usd,
         )
 
 

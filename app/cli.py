@@ -31,6 +31,8 @@ cli.add_typer(crm_cli, name="crm")
 crm_cli.add_typer(crm_token_cli, name="token")
 cli.add_typer(mailbox_cli, name="mailbox")
 cli.add_typer(audit_cli, name="audit")
+checkpoints_cli = typer.Typer(help="LangGraph checkpoints: retention and size.", no_args_is_help=True)
+cli.add_typer(checkpoints_cli, name="checkpoints")
 users_cli = typer.Typer(help="Gateway users: reviewers, admins and auditors.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Service API keys (msk_...).", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
@@ -244,6 +246,58 @@ def audit_verify() -> None:
         typer.echo(f"audit chain BROKEN at row {broken} (after {checked} good rows)", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {checked} rows")
+
+
+@checkpoints_cli.command("prune")
+def checkpoints_prune(
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Seconds since the email finished (default: MAILSPINE_CHECKPOINT_RETENTION_S)"
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Threads per transaction")] = 500,
+    dry_run: Annotated[bool, typer.Option(help="Report what would be deleted; delete nothing")] = False,
+) -> None:
+    """Keep only the final checkpoint of each finished email's thread (workers do this hourly)."""
+    from agent.retention import prune_checkpoints
+
+    settings, url = _boot("checkpoints")
+    age = settings.checkpoint_retention_s if older_than is None else older_than
+    report = asyncio.run(prune_checkpoints(url, older_than_s=age, batch=batch, dry_run=dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(
+        f"{report.threads} finished thread(s) older than {age:g}s: {verb} {report.checkpoints_deleted} "
+        f"checkpoints, {report.writes_deleted} writes, {report.blobs_deleted} blobs; "
+        f"{report.bytes_before:,} -> {report.bytes_after:,} bytes"
+    )
+    if report.skipped:
+        typer.echo(f"{report.skipped} thread(s) use a DeltaChannel and were left as they are", err=True)
+
+
+@checkpoints_cli.command("stats")
+def checkpoints_stats() -> None:
+    """Bytes of checkpoint per thread, for finished and open emails."""
+    from agent.checkpoint_stats import ThreadKind, checkpoint_stats
+
+    stats = _in_transaction("checkpoints", checkpoint_stats)
+    typer.echo(f"finished emails: {stats.finished_emails} ({stats.finished.threads} with a thread)")
+    labels: dict[ThreadKind, str] = {
+        "finished": "finished threads",
+        "open": "open threads (queued, processing, review)",
+        "other": "other threads (no mailspine run)",
+    }
+    for kind, label in labels.items():
+        s = stats.sizes.get(kind)
+        if s is None:
+            continue
+        typer.echo(
+            f"{label}: {s.threads}, {s.checkpoints / s.threads:.1f} checkpoints each; bytes per thread "
+            f"mean {s.mean_bytes:,.0f}, p50 {s.p50_bytes:,.0f}, p95 {s.p95_bytes:,.0f}, max {s.max_bytes:,}; "
+            f"total {s.total_bytes:,}"
+        )
+    on_disk = ", ".join(f"{name} {size:,}" for name, size in stats.table_bytes.items())
+    typer.echo(f"tables on disk (with indexes; space is reused after VACUUM, not returned): {on_disk}")
 
 
 def _in_transaction(role: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -10,6 +10,10 @@
     │   └── MessageRejected       input refused before it reaches the agent (too big, unparseable)
     ├── AgentError
     │   ├── ModelError            a model call failed or returned unusable output
+    │   │   ├── ModelUnavailable  429 / 5xx / timeout / bad response after retries (the job is retried)
+    │   │   │   └── CircuitOpen   the provider's circuit breaker is open: the email waits
+    │   │   └── ModelRejected     400 / 401 / 403 / 404 / content filter: fails fast, never retried
+    │   ├── BudgetExceeded        a per-email or daily budget is spent (the email goes to review)
     │   └── ReviewConflict        a decision does not match the pending review (stale hash, decided)
     └── ToolError                 a tool call failed
         ├── ToolAuthError         the tool's credential is missing, invalid or lacks a scope
@@ -59,6 +63,34 @@ class AgentError(MailspineError):
 
 
 class ModelError(AgentError):
+    pass
+
+
+class ModelUnavailable(ModelError):
+    """Transient: the provider did not answer usefully. ``retry_after_s``: when to try again."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class CircuitOpen(ModelUnavailable):
+    pass
+
+
+class ModelRejected(ModelError):
+    """The provider refused the request itself: retrying the same request cannot help.
+
+    ``kind``: ``auth`` (401/403: fix the key), ``bad_request`` (400/404/422: fix the model name or
+    the request), ``content_filter`` (the provider's safety system refused the content)."""
+
+    def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+class BudgetExceeded(AgentError):
     pass
 
 

@@ -10,7 +10,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from agent.runner import resume_email, run_email, thread_id_for
 from agent.state import ReviewDecision
-from app.errors import MessageRejected, ToolUnavailable
+from app.errors import MessageRejected, ModelUnavailable, ToolUnavailable
 from app.models import EmailStatus
 from app.repo import audit, emails, pii_vault, reviews, runs
 from app.services import Services
@@ -75,7 +75,7 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
             return await _terminal(services, email_id, EmailStatus.QUARANTINED, reason, span)
         try:
             outcome = await run_email(services.graph, services.ctx, seen)
-        except ToolUnavailable:
+        except (ToolUnavailable, ModelUnavailable):
             raise  # transient: the job is retried, the thread resumes from its last checkpoint
         except Exception as exc:
             log.exception("email %s failed", email_id)
@@ -103,7 +103,7 @@ async def resume_review(services: Services, *, review_id: int, trace: dict[str, 
             )
         try:
             outcome = await resume_email(services.graph, services.ctx, email_id=email_id, decision=decision)
-        except ToolUnavailable:
+        except (ToolUnavailable, ModelUnavailable):
             raise
         except Exception as exc:
             log.exception("resuming review %s failed", review_id)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import ConfigurationError
 from app.settings_auth import AuthSettings
 from app.settings_guard import GuardSettings
+from app.settings_llm import LlmSettings
 from app.settings_pii import PiiSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -123,12 +124,18 @@ class Settings(BaseSettings):
     crm_port: int = 8090
 
     # --- runtime: models and policy ---
-    model_provider: Literal["offline", "openai"] = "offline"
-    model_fast: str = "offline-fast"
-    model_strong: str = "offline-strong"
-    openai_base_url: str | None = None
+    # A real provider takes three variables, e.g. MAILSPINE_MODEL_PROVIDER=openai,
+    # MAILSPINE_OPENAI_API_KEY (or _BASE_URL for a local server) and MAILSPINE_MODEL.
+    model_provider: Literal["offline", "openai", "anthropic"] = "offline"
+    model: str | None = None  # one model for both tiers; model_fast / model_strong override it
+    model_fast: str | None = None  # extraction and routing
+    model_strong: str | None = None  # planning and drafting
+    openai_base_url: str | None = None  # any OpenAI-compatible server: vLLM, Ollama, llama.cpp, LM Studio
     openai_api_key: SecretStr | None = None
-    model_timeout_s: float = 60.0
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    model_timeout_s: float = Field(default=60.0, gt=0)  # per call, before a retry
+    llm: LlmSettings = Field(default_factory=LlmSettings)  # MAILSPINE_LLM__*: retries, breaker, budgets
     review_refund_threshold: Decimal = Decimal("100")
     review_min_confidence: float = 0.6
 
@@ -140,6 +147,9 @@ class Settings(BaseSettings):
     # --- worker ---
     worker_concurrency: int = 4
     queue_name: str = "mailspine"
+    # A finished email's thread keeps every checkpoint this long (inspection, debugging), then the
+    # hourly prune keeps only its final one (agent/retention.py). 0: prune at the next run.
+    checkpoint_retention_s: float = Field(default=86400.0, ge=0)
 
     # --- dashboard ---
     dashboard_port: int = 8501
@@ -157,6 +167,21 @@ class Settings(BaseSettings):
                 return account
         known = ", ".join(a.name for a in self.imap_accounts) or "none configured"
         raise ConfigurationError(f"no IMAP account named {name!r} ({known}); see MAILSPINE_IMAP_ACCOUNTS")
+
+    @model_validator(mode="after")
+    def _derive_models(self) -> Settings:
+        if self.model_provider == "offline":
+            self.model_fast = self.model_fast or self.model or "offline-fast"
+            self.model_strong = self.model_strong or self.model or "offline-strong"
+            return self
+        self.model_fast = self.model_fast or self.model
+        self.model_strong = self.model_strong or self.model or self.model_fast
+        if not self.model_fast:
+            raise ConfigurationError(
+                f"MAILSPINE_MODEL_PROVIDER={self.model_provider} needs a model name: set MAILSPINE_MODEL "
+                "(or MAILSPINE_MODEL_FAST and MAILSPINE_MODEL_STRONG)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _derive_urls(self) -> Settings:

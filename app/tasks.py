@@ -6,12 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
+from procrastinate import App, BaseRetryStrategy, JobContext, PsycopgConnector, RetryDecision
+from procrastinate.jobs import Job
 from procrastinate.manager import JobManager
 from psycopg_pool import AsyncConnectionPool
 
 from app import pipeline
-from app.errors import ToolUnavailable
+from app.errors import CircuitOpen, ModelUnavailable, ToolUnavailable
 from app.queue import MAINTENANCE_QUEUE, PROCESS_EMAIL, RESUME_REVIEW
 from app.services import Services
 
@@ -33,9 +34,42 @@ async def open_queue(database_url: str, *, max_size: int = 3) -> AsyncIterator[A
         await pool.close()
 
 
-# A transient failure (CRM down, timeouts) retries with backoff; the thread resumes from its last
-# checkpoint and the ledger keeps side effects from repeating.
-TRANSIENT = RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions={ToolUnavailable})
+class TransientRetry(BaseRetryStrategy):
+    """When a job that failed for a transient reason runs again.
+
+    The thread resumes from its last checkpoint and the ledger keeps side effects from repeating,
+    so a retry only costs the step that failed.
+
+    - ``CircuitOpen`` (the model provider is down and its breaker open): when the breaker lets a
+      probe through, however many times that takes up to ``CIRCUIT_MAX_ATTEMPTS`` (about a day at
+      the default 60 s reset). Emails wait; none fails because a provider had an outage.
+    - ``ToolUnavailable`` / ``ModelUnavailable``: exponential backoff (2, 4, 8 ... s, at least the
+      server's ``Retry-After``), ``max_attempts`` times, then the job fails and the email keeps its
+      status for ``mailspine emails retry``.
+    - anything else: not retried (the pipeline records it on the email).
+    """
+
+    def __init__(self, *, max_attempts: int = 8, base_s: float = 2.0, max_wait_s: float = 600.0) -> None:
+        self.max_attempts, self.base_s, self.max_wait_s = max_attempts, base_s, max_wait_s
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        attempts = job.attempts
+        if isinstance(exception, CircuitOpen):
+            if attempts >= CIRCUIT_MAX_ATTEMPTS:
+                return None
+            wait = max(1.0, exception.retry_after_s or 1.0)
+            return RetryDecision(retry_in={"seconds": int(wait) + 1})
+        if not isinstance(exception, (ToolUnavailable, ModelUnavailable)) or attempts >= self.max_attempts:
+            return None
+        wait = min(self.max_wait_s, self.base_s ** (attempts + 1))
+        retry_after = getattr(exception, "retry_after_s", None)
+        if retry_after:
+            wait = max(wait, min(self.max_wait_s, retry_after))
+        return RetryDecision(retry_in={"seconds": int(wait) + 1})
+
+
+CIRCUIT_MAX_ATTEMPTS = 1500
+TRANSIENT = TransientRetry()
 
 # A worker that stops heartbeating this long (SIGKILL, OOM, lost machine) has its jobs retried.
 STALLED_AFTER_S = 60.0

@@ -6,11 +6,13 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from langgraph.config import get_config
 from langgraph.errors import GraphInterrupt
 from langgraph.runtime import Runtime
 
 from agent.context import Context
-from agent.state import EmailState
+from agent.llm import CallScope
+from agent.state import EmailState, Usage
 from app.telemetry import tracer
 
 NodeFn = Callable[[EmailState, Runtime[Context]], Awaitable[dict[str, Any]]]
@@ -34,3 +36,25 @@ def traced_node(name: str) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return wrap
+
+
+def call_scope(state: EmailState, runtime: Runtime[Context], node: str) -> CallScope:
+    """The budget scope of a model call made by ``node``: what the email spent before it."""
+    ctx = runtime.context
+    return CallScope(
+        thread_id=str(get_config()["configurable"]["thread_id"]),
+        node=node,
+        llm=ctx.settings.llm,
+        spent=state.get("usage") or Usage(),
+        timeout_s=ctx.settings.model_timeout_s,
+        db=ctx.db,
+    )
+
+
+def unsure_reason(what: str, error: str | None, unsure: str | None) -> str:
+    """How an unusable model result reads in the review reasons."""
+    if unsure == "budget":
+        return f"budget exceeded at {what}: {error}"
+    if unsure == "refused":
+        return f"{what} refused: {error}"
+    return f"{what} invalid: {error}"

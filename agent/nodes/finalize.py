@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from langgraph.config import get_config
@@ -42,6 +43,7 @@ async def finalize(state: EmailState, runtime: Runtime[Context]) -> dict[str, An
             plan=plan.model_dump(mode="json") if plan else None,
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,
+            cost_usd=Decimal(usage.cost_micro_usd) / 1_000_000 if usage else Decimal(0),
             finished=True,
         )
         await emails.set_status(session, email_id=state["email"].email_id, status=status, detail=outcome)

@@ -6,7 +6,7 @@ from langgraph.runtime import Runtime
 
 from agent.context import Context
 from agent.llm import structured_call
-from agent.nodes import traced_node
+from agent.nodes import call_scope, traced_node, unsure_reason
 from agent.prompting import email_block
 from agent.prompts import load_prompt
 from agent.state import EmailState
@@ -21,10 +21,11 @@ async def plan(state: EmailState, runtime: Runtime[Context]) -> dict[str, Any]:
     prompt = load_prompt("plan")
     history = "\n".join(f"- ({h.source} {h.ref}) {h.summary}" for h in state.get("history", [])) or "none"
     result = await structured_call(
-        ctx.models.for_tier(prompt.model),
+        ctx.models,
+        tier=prompt.model,
         schema=Plan,
         prompt=prompt,
-        provider=ctx.models.provider,
+        scope=call_scope(state, runtime, "plan"),
         email_block=email_block(state["email"]),
         extraction_json=extraction.model_dump_json(),
         history_block=history,
@@ -32,7 +33,7 @@ async def plan(state: EmailState, runtime: Runtime[Context]) -> dict[str, Any]:
     if result.value is None:
         return {
             "plan": None,
-            "unsure": [*state.get("unsure", []), f"plan invalid: {result.error}"],
+            "unsure": [*state.get("unsure", []), unsure_reason("plan", result.error, result.unsure)],
             "usage": result.usage,
         }
     return {"plan": result.value, "usage": result.usage}

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 import app.models_auth
 import app.models_guard
+import app.models_llm
 import app.models_pii  # noqa: F401  (their tables join Base.metadata)
 from app.models import Base
 
