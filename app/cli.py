@@ -33,6 +33,8 @@ cli.add_typer(mailbox_cli, name="mailbox")
 cli.add_typer(audit_cli, name="audit")
 checkpoints_cli = typer.Typer(help="LangGraph checkpoints: retention and size.", no_args_is_help=True)
 cli.add_typer(checkpoints_cli, name="checkpoints")
+emails_cli = typer.Typer(help="Emails already ingested.", no_args_is_help=True)
+cli.add_typer(emails_cli, name="emails")
 users_cli = typer.Typer(help="Gateway users: reviewers, admins and auditors.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Service API keys (msk_...).", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
@@ -246,6 +248,34 @@ def audit_verify() -> None:
         typer.echo(f"audit chain BROKEN at row {broken} (after {checked} good rows)", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {checked} rows")
+
+
+@emails_cli.command("retry")
+def emails_retry(
+    email_id: Annotated[
+        list[int] | None, typer.Option("--id", help="Only these emails (gateway rejections too)")
+    ] = None,
+) -> None:
+    """Queue failed emails again, e.g. after fixing an expired model or CRM key. Each resumes from
+    its last checkpoint; the ledger keeps side effects from repeating."""
+    import getpass
+
+    from app.db import Database
+    from app.requeue import requeue_failed
+
+    settings, url = _boot("emails")
+
+    async def run() -> list[int]:
+        db = Database(url)
+        try:
+            return await requeue_failed(
+                db, queue=settings.queue_name, email_ids=email_id or None, actor=f"cli:{getpass.getuser()}"
+            )
+        finally:
+            await db.dispose()
+
+    ids = asyncio.run(run())
+    typer.echo(f"requeued {len(ids)} failed email(s)" + (f": {', '.join(map(str, ids))}" if ids else ""))
 
 
 @checkpoints_cli.command("prune")

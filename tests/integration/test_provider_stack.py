@@ -3,6 +3,7 @@ local OpenAI-compatible server over HTTP, with faults on the wire that the runti
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -58,3 +59,44 @@ def test_usage_and_every_request_are_recorded(
     assert recorded.get("ok", 0) + recorded.get("invalid", 0) == completed
     assert recorded.get("transient", 0) >= 4  # the scripted faults
     assert {r[0] for r in stack.sql("SELECT DISTINCT model FROM model_calls")} == {"mailspine-test"}
+
+
+def test_a_rejected_key_fails_emails_clearly_and_retry_finishes_them(pg_server_url: str) -> None:
+    from app.db import Database
+    from app.requeue import requeue_failed
+
+    few = sorted(DEMO_MAILBOX.glob("0[1-3]-*.eml"))
+    with fake.OpenAIServer(responder=offline_responder) as server:
+        server.script(*(fake.unauthorized() for _ in few))  # the key is "expired" for the first calls
+        env = {
+            "MAILSPINE_MODEL_PROVIDER": "openai",
+            "MAILSPINE_OPENAI_BASE_URL": server.base_url,
+            "MAILSPINE_MODEL": "mailspine-test",
+            "MAILSPINE_WORKER_CONCURRENCY": "1",
+        }
+        with running_stack(pg_server_url, LOGS / "provider-401", env=env) as stack:
+            mailbox = LOGS / "provider-401" / "mailbox"
+            mailbox.mkdir(parents=True, exist_ok=True)
+            for path in few:
+                (mailbox / path.name).write_bytes(path.read_bytes())
+            stack.start_worker()
+            ids = stack.ingest(mailbox)
+            settle(stack, ids, timeout_s=120)
+            failed = stack.sql(
+                "SELECT id, status_detail FROM emails WHERE id = ANY(%s) AND status = 'failed'", ids
+            )
+            assert len(failed) == len(few), failed
+            assert all("ModelRejected" in d and "HTTP 401" in d for _, d in failed), failed
+            assert len(server.calls()) == len(few)  # fail fast: no retries of a 401
+
+            async def retry() -> list[int]:
+                db = Database(stack.url)
+                try:
+                    return await requeue_failed(db, queue="mailspine", actor="test")
+                finally:
+                    await db.dispose()
+
+            assert sorted(asyncio.run(retry())) == sorted(ids)
+            settle(stack, ids, timeout_s=120)
+            statuses = stack.sql("SELECT status FROM emails WHERE id = ANY(%s)", ids)
+            assert {s for (s,) in statuses} <= {"done", "review"}, statuses
