@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from app.chaos import crash_point
 from app.errors import ToolAuthError, ToolError, ToolUnavailable
 from tools.actions import CrmAddNote, CrmUpsertContact
 from tools.base import ToolSpec, tool_span
@@ -31,10 +32,19 @@ NOTE_TO_CONTACT = 202  # HubSpot-defined association type id: note → contact
 
 
 class CrmClient:
-    def __init__(self, *, base_url: str, token: str | None, timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str | None,
+        timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests and benchmarks: an in-process CRM
+    ) -> None:
         self._token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -47,6 +57,7 @@ class CrmClient:
             response = await self._http.request(method, path, json=json, headers=headers)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise ToolUnavailable(f"CRM unreachable at {self._http.base_url}: {type(exc).__name__}") from exc
+        crash_point("crm.after_response", method=method, path=path, status=response.status_code)
         if response.status_code in (401, 403):
             raise ToolAuthError(f"CRM refused the credential ({response.status_code}): {_message(response)}")
         if response.status_code >= 500 or response.status_code == 429:
