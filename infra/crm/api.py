@@ -1,11 +1,19 @@
-"""All HTTP routes of the reference CRM: health plus the HubSpot v3 subset."""
+"""All HTTP routes of the reference CRM: health plus the HubSpot v3/v4 subset."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infra.crm import routes_contacts, routes_contacts_bulk, routes_notes
+from infra.crm import (
+    routes_associations,
+    routes_contacts,
+    routes_contacts_bulk,
+    routes_notes,
+    routes_records,
+)
+from infra.crm.objects import COMPANIES, CONTACTS, DEALS, NOTES, TICKETS
 from infra.crm.responses import Health
+from infra.crm.routes_objects import read_router
 
 health_router = APIRouter(tags=["health"])
 
@@ -18,6 +26,13 @@ async def health() -> dict[str, str]:
 
 router = APIRouter()
 router.include_router(health_router)
+# Contacts and notes keep their own create/read routes; the generic ones fill in what they lack.
 router.include_router(routes_contacts_bulk.router)
 router.include_router(routes_contacts.router)
+router.include_router(read_router(CONTACTS, endpoints=("batch_read",)))
 router.include_router(routes_notes.router)
+router.include_router(read_router(NOTES, endpoints=("list", "search", "batch_read")))
+router.include_router(routes_records.router)
+for kind in (COMPANIES, TICKETS, DEALS):
+    router.include_router(read_router(kind))
+router.include_router(routes_associations.router)

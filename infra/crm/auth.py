@@ -36,22 +36,28 @@ async def current_principal(
     return principal
 
 
+def check_scopes(principal: Principal, *scopes: str) -> None:
+    """Raise 403 MISSING_SCOPES unless the token carries every one of ``scopes``."""
+    missing = sorted({scope for scope in scopes if scope not in principal.scopes})
+    if missing:
+        raise CrmError(
+            403,
+            MISSING_SCOPES,
+            "This token hasn't been granted all required scopes to make this call.",
+            errors=[
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredScopes": missing},
+                }
+            ],
+        )
+
+
 def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory: the request's token must carry ``scope`` (else 403 MISSING_SCOPES)."""
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if scope not in principal.scopes:
-            raise CrmError(
-                403,
-                MISSING_SCOPES,
-                "This token hasn't been granted all required scopes to make this call.",
-                errors=[
-                    {
-                        "message": "One or more of the following scopes are required.",
-                        "context": {"requiredScopes": [scope]},
-                    }
-                ],
-            )
+        check_scopes(principal, scope)
         return principal
 
     return dependency

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from infra.crm.dburl import to_sqlalchemy_url
 
@@ -29,3 +30,14 @@ def upgrade(database_url: str) -> None:
     """Upgrade the CRM schema (PostgreSQL schema ``crm``) to the latest revision. Idempotent."""
     logger.info("applying CRM migrations")
     command.upgrade(alembic_config(database_url), "head")
+
+
+def head_revision() -> str:
+    """The newest CRM revision (what ``upgrade`` brings a database to)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError("the CRM migrations have no head revision")
+    return head

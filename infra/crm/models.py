@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     MetaData,
     Text,
@@ -41,30 +42,44 @@ def _created_at() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
-class Contact(Base):
+class CrmObject(Base):
+    """Columns every CRM record has: HubSpot-style string properties in JSONB, timestamps, archived."""
+
+    __abstract__ = True
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+    archived: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+
+
+class Contact(CrmObject):
     __tablename__ = "contacts"
     __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    properties: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'{}'::jsonb")
-    )
     email: Mapped[str | None] = mapped_column(Text, unique=True)
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = _created_at()
-    archived: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
 
 
-class Note(Base):
+class Note(CrmObject):
     __tablename__ = "notes"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    properties: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'{}'::jsonb")
-    )
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = _created_at()
-    archived: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+
+class Company(CrmObject):
+    """Searchable by ``domain`` (stored lowercased, expression index) and ``name``."""
+
+    __tablename__ = "companies"
+    __table_args__ = (Index("ix_companies_domain", func.lower(text("properties ->> 'domain'"))),)
+
+
+class Ticket(CrmObject):
+    __tablename__ = "tickets"
+
+
+class Deal(CrmObject):
+    __tablename__ = "deals"
 
 
 class Association(Base):

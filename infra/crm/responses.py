@@ -58,6 +58,76 @@ class AssociationsResponse(BaseModel):
     results: list[AssociationResult]
 
 
+class AssociatedId(BaseModel):
+    id: str
+    type: str = Field(description="e.g. `contact_to_ticket`")
+
+
+class AssociatedIds(BaseModel):
+    results: list[AssociatedId]
+    paging: Paging | None = None
+
+
+class SimplePublicObjectWithAssociations(SimplePublicObject):
+    associations: dict[str, AssociatedIds] | None = Field(
+        default=None, description="With `?associations=`: associated ids per object type (absent when none)"
+    )
+
+
+class BatchReadError(BaseModel):
+    status: Literal["error"]
+    category: str
+    message: str
+    context: dict[str, list[str]]
+
+
+class BatchReadResponse(BaseModel):
+    status: Literal["COMPLETE"]
+    results: list[SimplePublicObject]
+    startedAt: str
+    completedAt: str
+    numErrors: int | None = Field(default=None, description="Only with status 207")
+    errors: list[BatchReadError] | None = Field(default=None, description="Only with status 207")
+
+
+class V4AssociationType(BaseModel):
+    category: Literal["HUBSPOT_DEFINED"]
+    typeId: int
+    label: str | None = None
+
+
+class V4Association(BaseModel):
+    toObjectId: int
+    associationTypes: list[V4AssociationType]
+
+
+class V4AssociationsPage(BaseModel):
+    results: list[V4Association]
+    paging: Paging | None = None
+
+
+class ObjectRef(BaseModel):
+    id: str
+
+
+class AssociationSpec(BaseModel):
+    associationCategory: Literal["HUBSPOT_DEFINED"]
+    associationTypeId: int
+
+
+class DefaultAssociation(BaseModel):
+    from_: ObjectRef = Field(alias="from")
+    to: ObjectRef
+    associationSpec: AssociationSpec
+
+
+class DefaultAssociationResponse(BaseModel):
+    status: Literal["COMPLETE"]
+    results: list[DefaultAssociation]
+    startedAt: str
+    completedAt: str
+
+
 class ErrorResponse(BaseModel):
     status: Literal["error"]
     message: str

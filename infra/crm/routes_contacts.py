@@ -9,18 +9,27 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.crm import store
+from infra.crm.deps import AssociationsQuery, IdempotencyKeyHeader, Runtime
 from infra.crm.deps import ContactsReader as Reader
 from infra.crm.deps import ContactsWriter as Writer
-from infra.crm.deps import IdempotencyKeyHeader, Runtime
 from infra.crm.errors import CONFLICT, OBJECT_NOT_FOUND, CrmError
 from infra.crm.idempotency import idempotent_write
 from infra.crm.models import Contact
+from infra.crm.object_ops import (
+    association_targets,
+    embedded_associations,
+    link,
+    requested_association_types,
+    require_targets,
+)
+from infra.crm.objects import CONTACTS
 from infra.crm.responses import (
     CollectionResponse,
     SimplePublicObject,
+    SimplePublicObjectWithAssociations,
     error_responses,
 )
-from infra.crm.schemas import ContactInput, parse_object_id
+from infra.crm.schemas import ContactCreate, ContactInput, parse_object_id
 from infra.crm.serialize import contact_object, split_csv
 
 router = APIRouter(prefix="/crm/v3/objects/contacts", tags=["contacts"])
@@ -49,20 +58,28 @@ async def _find(session: AsyncSession, contact_id: str, id_property: str | None)
 
 
 @router.post(
-    "", status_code=201, response_model=SimplePublicObject, responses=error_responses(400, 401, 403, 409, 422)
+    "",
+    status_code=201,
+    response_model=SimplePublicObject,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def create_contact(
-    body: ContactInput,
+    body: ContactCreate,
     request: Request,
     runtime: Runtime,
     principal: Writer,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
+    """`associations` may link companies (279), deals (4), tickets (15) or notes (201)."""
+    targets = association_targets(CONTACTS, body.associations)
+
     async def action(session: AsyncSession) -> dict[str, Any]:
+        await require_targets(session, CONTACTS, targets)
         contact = await store.insert_contact(session=session, properties=body.properties)
         if contact is None:
             existing = await store.get_contact_by_email(session=session, email=body.properties["email"])
             raise _conflict(existing.id if existing else None)
+        await link(session, CONTACTS, contact.id, targets)
         return contact_object(contact)
 
     return await idempotent_write(
@@ -95,19 +112,31 @@ async def list_contacts(
     return JSONResponse(result)
 
 
-@router.get("/{contact_id}", response_model=SimplePublicObject, responses=error_responses(401, 403, 404))
+@router.get(
+    "/{contact_id}",
+    response_model=SimplePublicObjectWithAssociations,
+    responses=error_responses(400, 401, 403, 404),
+)
 async def get_contact(
     contact_id: str,
     runtime: Runtime,
     principal: Reader,
     id_property: IdProperty = None,
     properties: PropertiesQuery = None,
+    associations: AssociationsQuery = None,
 ) -> JSONResponse:
+    """`?associations=notes,tickets,deals` adds the associated ids (each type needs its read scope)."""
+    targets = requested_association_types(principal, CONTACTS, split_csv(associations))
     async with runtime.session() as session:
         contact = await _find(session, contact_id, id_property)
-    if contact is None:
-        raise _not_found(contact_id)
-    return JSONResponse(contact_object(contact, requested=split_csv(properties)))
+        if contact is None:
+            raise _not_found(contact_id)
+        result = contact_object(contact, requested=split_csv(properties))
+        if targets:
+            block = await embedded_associations(session, CONTACTS, contact.id, targets)
+            if block:
+                result["associations"] = block
+    return JSONResponse(result)
 
 
 @router.patch(

@@ -1,4 +1,7 @@
-"""``/crm/v3/objects/notes`` endpoints and the contact→notes association listing."""
+"""``/crm/v3/objects/notes`` create/read and the contact→notes association listing (v3 path).
+
+List, search and batch read of notes come from :func:`infra.crm.routes_objects.read_router`.
+"""
 
 from __future__ import annotations
 
@@ -12,30 +15,15 @@ from infra.crm import store, store_notes
 from infra.crm.deps import IdempotencyKeyHeader, Runtime
 from infra.crm.deps import NotesReader as Reader
 from infra.crm.deps import NotesWriter as Writer
-from infra.crm.errors import OBJECT_NOT_FOUND, VALIDATION_ERROR, CrmError
+from infra.crm.errors import OBJECT_NOT_FOUND, CrmError
 from infra.crm.idempotency import idempotent_write
+from infra.crm.object_ops import association_targets, link, require_targets
+from infra.crm.objects import NOTES
 from infra.crm.responses import AssociationsResponse, SimplePublicObject, error_responses
-from infra.crm.schemas import AssociationInput, NoteCreate, parse_object_id
+from infra.crm.schemas import NoteCreate, parse_object_id
 from infra.crm.serialize import association_results, note_object, split_csv
 
 router = APIRouter(tags=["notes"])
-
-
-def _contact_ids(associations: list[AssociationInput]) -> set[int]:
-    """Target contact ids; only the HubSpot-defined note→contact type (202) is supported."""
-    for association in associations:
-        for kind in association.types:
-            if (kind.associationCategory, kind.associationTypeId) != (
-                "HUBSPOT_DEFINED",
-                store_notes.NOTE_TO_CONTACT,
-            ):
-                raise CrmError(
-                    400,
-                    VALIDATION_ERROR,
-                    f"Unsupported association type {kind.associationCategory}/"
-                    f"{kind.associationTypeId}: only HUBSPOT_DEFINED/202 (note to contact).",
-                )
-    return {int(association.to.id) for association in associations}
 
 
 @router.post(
@@ -51,29 +39,12 @@ async def create_note(
     principal: Writer,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    contact_ids = _contact_ids(body.associations)
+    targets = association_targets(NOTES, body.associations)
 
     async def action(session: AsyncSession) -> dict[str, Any]:
-        missing = sorted(
-            contact_ids - await store_notes.lock_existing_contacts(session=session, contact_ids=contact_ids)
-        )
-        if missing:
-            raise CrmError(
-                404,
-                OBJECT_NOT_FOUND,
-                f"Cannot associate the note: contact(s) {', '.join(map(str, missing))} do not exist.",
-                errors=[
-                    {
-                        "message": "Associated object not found",
-                        "context": {"id": [str(contact_id) for contact_id in missing]},
-                    }
-                ],
-            )
+        await require_targets(session, NOTES, targets)
         note = await store_notes.insert_note(session=session, properties=body.properties)
-        for contact_id in sorted(contact_ids):
-            await store_notes.associate_note_with_contact(
-                session=session, note_id=note.id, contact_id=contact_id
-            )
+        await link(session, NOTES, note.id, targets)
         return note_object(note)
 
     return await idempotent_write(

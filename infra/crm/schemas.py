@@ -15,7 +15,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _OBJECT_ID = re.compile(r"^[0-9]{1,18}$")
 
 
-def _to_text(value: object) -> object:
+def to_text(value: object) -> object:
     """HubSpot property values are strings: numbers and booleans are coerced, null clears."""
     if value is None:
         return ""
@@ -27,7 +27,7 @@ def _to_text(value: object) -> object:
 
 
 PropertyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,100}$")]
-PropertyText = Annotated[str, BeforeValidator(_to_text), StringConstraints(max_length=65536)]
+PropertyText = Annotated[str, BeforeValidator(to_text), StringConstraints(max_length=65536)]
 Properties = dict[PropertyName, PropertyText]
 
 
@@ -72,15 +72,23 @@ class ContactInput(BaseModel):
         return value
 
 
+Operator = Literal[
+    "EQ", "NEQ", "HAS_PROPERTY", "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN", "IN", "NOT_IN"
+]
+
+
 class Filter(BaseModel):
     propertyName: PropertyName
-    operator: Literal["EQ", "NEQ", "HAS_PROPERTY", "NOT_HAS_PROPERTY"]
+    operator: Operator
     value: PropertyText | None = None
+    values: list[PropertyText] | None = Field(default=None, max_length=100, description="For IN / NOT_IN")
 
     @model_validator(mode="after")
     def _value_needed(self) -> Filter:
-        if self.operator in ("EQ", "NEQ") and self.value is None:
+        if self.operator in ("EQ", "NEQ", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN") and self.value is None:
             raise ValueError(f"operator {self.operator} needs a value")
+        if self.operator in ("IN", "NOT_IN") and self.values is None:
+            raise ValueError(f"operator {self.operator} needs values")
         return self
 
 
@@ -132,6 +140,10 @@ class AssociationTarget(BaseModel):
 class AssociationInput(BaseModel):
     to: AssociationTarget
     types: list[AssociationType] = Field(min_length=1)
+
+
+class ContactCreate(ContactInput):
+    associations: list[AssociationInput] = Field(default_factory=list, max_length=100)
 
 
 class NoteCreate(BaseModel):

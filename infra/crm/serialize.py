@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.crm.models import Association, Contact, Note
+from infra.crm.models import Association, Contact, CrmObject, Note
+from infra.crm.objects import CONTACTS, NOTES, ObjectType
 
 
 def iso(moment: datetime) -> str:
@@ -39,38 +40,30 @@ def _object(
     }
 
 
-def contact_object(contact: Contact, *, requested: Sequence[str] | None = None) -> dict[str, Any]:
+def crm_object(row: CrmObject, kind: ObjectType, *, requested: Sequence[str] | None = None) -> dict[str, Any]:
+    """Any object in the HubSpot shape, with the system properties HubSpot names for its type."""
     system = {
-        "hs_object_id": str(contact.id),
-        "createdate": iso(contact.created_at),
-        "lastmodifieddate": iso(contact.updated_at),
+        "hs_object_id": str(row.id),
+        kind.created_property: iso(row.created_at),
+        kind.modified_property: iso(row.updated_at),
     }
     return _object(
-        object_id=contact.id,
-        stored=contact.properties,
+        object_id=row.id,
+        stored=row.properties,
         system=system,
-        created_at=contact.created_at,
-        updated_at=contact.updated_at,
-        archived=contact.archived,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        archived=row.archived,
         requested=requested,
     )
+
+
+def contact_object(contact: Contact, *, requested: Sequence[str] | None = None) -> dict[str, Any]:
+    return crm_object(contact, CONTACTS, requested=requested)
 
 
 def note_object(note: Note, *, requested: Sequence[str] | None = None) -> dict[str, Any]:
-    system = {
-        "hs_object_id": str(note.id),
-        "hs_createdate": iso(note.created_at),
-        "hs_lastmodifieddate": iso(note.updated_at),
-    }
-    return _object(
-        object_id=note.id,
-        stored=note.properties,
-        system=system,
-        created_at=note.created_at,
-        updated_at=note.updated_at,
-        archived=note.archived,
-        requested=requested,
-    )
+    return crm_object(note, NOTES, requested=requested)
 
 
 def association_results(associations: Sequence[Association]) -> list[dict[str, Any]]:
@@ -89,3 +82,8 @@ def split_csv(value: str | None) -> list[str] | None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
     return names or None
+
+
+def v4_association_results(associations: Sequence[Association]) -> list[dict[str, Any]]:
+    """Like :func:`association_results`, with numeric ``toObjectId`` as HubSpot's v4 API returns it."""
+    return [{**item, "toObjectId": int(item["toObjectId"])} for item in association_results(associations)]

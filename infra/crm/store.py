@@ -99,7 +99,7 @@ async def search_contacts(
     *, session: AsyncSession, groups: Sequence[FilterGroup], offset: int, limit: int
 ) -> tuple[int, list[Contact]]:
     """Matching contacts ordered by id: (total number of matches, one page)."""
-    condition = search_condition(groups)
+    condition = search_condition(groups, model=Contact)
     count = select(func.count()).select_from(Contact).where(_ACTIVE, condition)
     total = (await session.execute(count)).scalar_one()
     statement = select(Contact).where(_ACTIVE, condition).order_by(Contact.id).offset(offset).limit(limit)
