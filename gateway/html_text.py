@@ -32,10 +32,41 @@ _BLOCK = {
 _SKIP = {"script", "style", "head", "title", "template", "noscript"}
 _HIDDEN_STYLE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d]*[1-9])|"
-    r"opacity\s*:\s*0(?![.\d]*[1-9])|(?<![-\w])color\s*:\s*(#fff(fff)?|white)\b|max-height\s*:\s*0|"
+    r"opacity\s*:\s*0(?![.\d]*[1-9])|max-height\s*:\s*0|"
     r"width\s*:\s*0(px)?\s*;.*height\s*:\s*0",
     re.IGNORECASE,
 )
+
+
+# Text in the colour of its background is hidden: white on the default white page, or any colour on
+# the same colour ("color:#1a5d3a" inside "background:#1a5d3a"). White text on a dark button is not.
+_COLOR = re.compile(r"(?<![-\w])color\s*:\s*([^;\"']+)", re.IGNORECASE)
+_BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*([^;\"']+)", re.IGNORECASE)
+_HEX = re.compile(r"#([0-9a-f]{3}|[0-9a-f]{6})\b", re.IGNORECASE)
+_RGB = re.compile(r"rgba?\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})", re.IGNORECASE)
+_NAMED = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "green": "#008000", "blue": "#0000ff"}
+WHITE = "#ffffff"
+
+
+def css_color(value: str) -> str | None:
+    """``value`` (a CSS colour or a background shorthand) as ``#rrggbb``, or None if not understood."""
+    value = value.strip().lower()
+    if match := _HEX.search(value):
+        digits = match.group(1)
+        return "#" + (digits if len(digits) == 6 else "".join(c * 2 for c in digits))
+    if match := _RGB.search(value):
+        return "#" + "".join(f"{min(255, int(c)):02x}" for c in match.groups())
+    first = value.split()[0] if value.split() else ""
+    return _NAMED.get(first)
+
+
+def _colors(style: str, attrs: dict[str, str]) -> tuple[str | None, str | None]:
+    """(text colour, background colour) that this element sets, if any."""
+    color = css_color(m.group(1)) if (m := _COLOR.search(style)) else None
+    color = color or (css_color(attrs["color"]) if attrs.get("color") else None)  # <font color>
+    background = css_color(m.group(1)) if (m := _BACKGROUND.search(style)) else None
+    background = background or (css_color(attrs["bgcolor"]) if attrs.get("bgcolor") else None)
+    return color, background
 
 
 @dataclass
@@ -53,13 +84,17 @@ class _Extractor(HTMLParser):
         self.hidden: list[str] = []
         self.comments: list[str] = []
         self.remote = 0
-        # (tag, this element or an ancestor hides its content): the top answers "hidden?" in O(1).
-        self._stack: list[tuple[str, bool]] = []
+        # (tag, this element or an ancestor hides its content, the background in effect): the top
+        # answers "hidden?" and "on what background?" in O(1).
+        self._stack: list[tuple[str, bool, str]] = []
         # tag -> its positions in the stack, so closing a tag never scans a deep stack.
         self._open: dict[str, list[int]] = {}
 
     def _hidden(self) -> bool:
         return bool(self._stack) and self._stack[-1][1]
+
+    def _background(self) -> str:
+        return self._stack[-1][2] if self._stack else WHITE
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k.lower(): (v or "") for k, v in attrs}
@@ -71,16 +106,20 @@ class _Extractor(HTMLParser):
             self.visible.append("\n")
         if tag in _VOID:
             return
-        hides = tag in _SKIP or "hidden" in a or bool(_HIDDEN_STYLE.search(a.get("style", "")))
-        hides = hides or (a.get("aria-hidden") == "true" and "display" in a.get("style", ""))
+        style = a.get("style", "")
+        hides = tag in _SKIP or "hidden" in a or bool(_HIDDEN_STYLE.search(style))
+        hides = hides or (a.get("aria-hidden") == "true" and "display" in style)
+        color, background = _colors(style, a)
+        background = background or self._background()
+        hides = hides or (color is not None and color == background)
         self._open.setdefault(tag, []).append(len(self._stack))
-        self._stack.append((tag, hides or self._hidden()))
+        self._stack.append((tag, hides or self._hidden(), background))
 
     def handle_endtag(self, tag: str) -> None:
         positions = self._open.get(tag)
         if positions:
             cut = positions[-1]
-            for open_tag, _ in self._stack[cut:]:
+            for open_tag, _, _ in self._stack[cut:]:
                 self._open[open_tag].pop()  # each entry is popped once: linear overall
             del self._stack[cut:]
         if tag in _BLOCK:

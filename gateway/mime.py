@@ -74,9 +74,9 @@ def _parse(raw: bytes, start: int) -> ParsedEmail:
     defects: list[str] = []
     root = parse_tree(raw, start, defects)
     found = collect(root, defects)
-    history = split_history(clean("\n\n".join(found.body)))
-    text, signature = split_signature(history.new)
     headers = root.headers
+    history = split_history(clean("\n\n".join(found.body)), subject=text_header(headers, "Subject", []) or "")
+    text, signature = split_signature(history.new)
     senders = address_header(headers, "From", defects) or address_header(headers, "Sender", defects)
     name, address = senders[0] if senders else ("", "")
     return ParsedEmail(

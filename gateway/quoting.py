@@ -3,7 +3,8 @@
 History starts at the earliest of: a reply attribution ("On ... wrote:", de/fr/es variants, also
 wrapped over up to three lines, or "Name wrote:" followed by ">" lines); a separator ("-----Original
 Message-----", "---------- Forwarded message ---------", "Begin forwarded message:", ...); or an
-Outlook header block ("From:" followed by a Subject line and a Sent/Date/To line, in en/de/fr/es).
+Outlook header block ("From:" followed by a Subject line and a Sent/Date/To line, in en/de/fr/es/it/
+nl/pt).
 Without any of these, lines starting with ">" are the history. Every search is a compiled regex
 over the whole text, and candidates are capped, so a huge body costs linear time.
 """
@@ -25,18 +26,26 @@ _QUOTED_NEXT = re.compile(r"[ \t]*\n(?:[ \t]*\n)?[ \t]*>")
 _SEPARATOR = re.compile(
     r"^[ \t>]*(?:-{2,}[ \t]*(?:original message|forwarded message|weitergeleitete nachricht|"
     r"ursprüngliche nachricht|original-nachricht|message d'origine|message transféré|message original|"
-    r"mensaje original|mensaje reenviado)[ \t]*-{2,}|(?:begin forwarded message|anfang der "
-    r"weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado)[ \t]*:)[ \t]*$",
+    r"mensaje original|mensaje reenviado|messaggio inoltrato|messaggio originale|doorgestuurd bericht|"
+    r"oorspronkelijk bericht|mensagem encaminhada|mensagem original)[ \t]*-{2,}|(?:begin forwarded message|"
+    r"anfang der weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado|"
+    r"inizio messaggio inoltrato|begin doorgestuurd bericht|início da mensagem encaminhada)[ \t]*:)[ \t]*$",
     re.MULTILINE | re.IGNORECASE,
 )
-_FORWARD_WORDS = re.compile(r"forward|weitergeleitet|transféré|réexpédié|reenviado", re.IGNORECASE)
-_FROM_LINE = re.compile(r"^[ \t>*]*(?:From|Von|De)[ \t]?:\*?[ \t]*\S", re.MULTILINE | re.IGNORECASE)
-_SUBJECT_FIELD = re.compile(r"^[ \t>*]*(?:Subject|Betreff|Objet|Asunto)[ \t]?:\*?(.*)$", re.IGNORECASE)
+_FORWARD_WORDS = re.compile(
+    r"forward|weitergeleitet|transféré|réexpédié|reenviado|inoltrato|doorgestuurd|encaminhada", re.IGNORECASE
+)
+_FROM_LINE = re.compile(r"^[ \t>*]*(?:From|Von|De|Da|Van)[ \t]?:\*?[ \t]*\S", re.MULTILINE | re.IGNORECASE)
+_SUBJECT_FIELD = re.compile(
+    r"^[ \t>*]*(?:Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Assunto)[ \t]?:\*?(.*)$", re.IGNORECASE
+)
 _OTHER_FIELD = re.compile(
-    r"^[ \t>*]*(?:Sent|Date|To|Gesendet|Datum|An|Envoyé|À|Enviado(?: el)?|Fecha|Para)[ \t]?:",
+    r"^[ \t>*]*(?:Sent|Date|To|Gesendet|Datum|An|Envoyé|À|Enviado(?: el)?|Fecha|Para|Data|Inviato|A|"
+    r"Verzonden|Aan|Enviada)[ \t]?:",
     re.IGNORECASE,
 )
-_FORWARD_SUBJECT = re.compile(r"^\W*(?:fwd?|wg|tr|rv|fw)\s*:", re.IGNORECASE)
+# Forward prefixes of subjects: en, de (WG), fr (TR), es (RV, REENV), it (I, Inoltra), nl (Doorst), pt (Enc).
+_FORWARD_SUBJECT = re.compile(r"^\W*(?:fwd?|fw|wg|tr|rv|reenv|i|inoltra|doorst|enc)\s*:", re.IGNORECASE)
 _RULE = re.compile(r"^[ \t]*_{10,}[ \t]*\n", re.MULTILINE)
 _MAX_CANDIDATES = 100
 
@@ -84,7 +93,10 @@ def _attribution(text: str) -> int | None:
     return None
 
 
-def split_history(text: str) -> Split:
+def split_history(text: str, *, subject: str = "") -> Split:
+    """``subject`` is the message's own: "Fwd:"/"WG:"/"I:" ... there makes any history a forward
+    (Outlook puts the same header block above a forward and a reply)."""
+    forward_subject = bool(_FORWARD_SUBJECT.match(subject))
     starts: list[tuple[int, bool]] = []
     if (attribution := _attribution(text)) is not None:
         starts.append((attribution, False))
@@ -94,7 +106,7 @@ def split_history(text: str) -> Split:
         starts.append(block)
     if starts:
         at, forwarded = min(starts)
-        return Split(text[:at].strip(), text[at:].strip(), forwarded)
+        return Split(text[:at].strip(), text[at:].strip(), forwarded or forward_subject)
     lines = text.split("\n")
     new = [line for line in lines if not line.lstrip().startswith(">")]
     quoted = [line for line in lines if line.lstrip().startswith(">")]

@@ -119,3 +119,43 @@ def test_unfinished_markup_stays_text_and_hidden_stays_hidden() -> None:
     assert out.text == "shown" and out.comments == ["open comment <p>never shown"]
     deep = html_to_text('<div style="display:none">' + "<div>" * 5000 + "secret" + "</span>" * 5000)
     assert deep.text == "" and deep.hidden_text == "secret"
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "---------- Messaggio inoltrato ---------",
+        "---------- Doorgestuurd bericht ---------",
+        "---------- Mensagem encaminhada ---------",
+        "Inizio messaggio inoltrato:",
+    ],
+)
+def test_forward_separators_in_italian_dutch_and_portuguese(marker: str) -> None:
+    split = split_history(f"Please help with this.\n\n{marker}\nDa: a@b.example\n\nInner text.")
+    assert split.new == "Please help with this." and split.forwarded and "Inner text." in split.history
+
+
+def test_an_outlook_block_under_a_forward_subject_is_a_forward_and_under_a_reply_it_is_not() -> None:
+    body = (
+        "See below.\n\n________________________________\nFrom: Dev <d@x.example>\n"
+        "Sent: 25 February 2026 17:40\nTo: Sam <s@x.example>\nSubject: kit list\n\nWe need tents."
+    )
+    assert split_history(body, subject="FW: kit list").forwarded
+    assert split_history(body, subject="I: kit list").forwarded
+    reply = split_history(body, subject="RE: kit list")
+    assert not reply.forwarded and reply.new == "See below."
+
+
+def test_text_in_its_background_colour_is_hidden_and_white_on_a_dark_button_is_not() -> None:
+    button = html_to_text(
+        '<table><tr><td style="background:#1a5d3a"><span style="color:#ffffff">See what is new</span>'
+        "</td></tr></table>"
+    )
+    assert "See what is new" in button.text and not button.hidden_text
+    for html in (
+        '<p style="color:rgb(255, 255, 255)">white on the page</p>',
+        '<div style="background-color:#1a5d3a"><p style="color:#1A5D3A">same colour</p></div>',
+        '<table bgcolor="#eeeeee"><tr><td><font color="#eee">font tag</font></td></tr></table>',
+    ):
+        rendered = html_to_text(html)
+        assert rendered.hidden_text and not rendered.text.strip(), html
