@@ -499,6 +499,71 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (msk_<i
     typer.echo(f"revoked key {key_id}")
 
 
+eval_cli = typer.Typer(help="Offline evaluation of the agent on a labelled dataset.", no_args_is_help=True)
+cli.add_typer(eval_cli, name="eval")
+
+
+@eval_cli.command("run")
+def eval_run(
+    dataset: Annotated[
+        Path | None, typer.Option(help="Labelled JSONL (evals/datasets/README.md); default: the golden set")
+    ] = None,
+    prompt: Annotated[
+        list[str] | None, typer.Option(help="Pin a prompt version, name@version (repeatable)")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model for both tiers (overrides MAILSPINE_MODEL)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N cases")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the JSON report, not markdown")] = False,
+    keep_db: Annotated[bool, typer.Option(help="Keep the eval's own database for inspection")] = False,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Record the run in eval_runs")] = True,
+    write_baseline: Annotated[bool, typer.Option(help="Write the metrics to evals/baseline.json")] = False,
+) -> None:
+    """Run the real graph over a labelled dataset in a fresh database and report its metrics."""
+    import json
+
+    from app.db import resolve_database_url
+    from evals.golden import GOLDEN, GoldenError
+    from evals.report import load_baseline, render_markdown
+    from evals.report import write_baseline as save_baseline
+    from evals.runner import EvalRequest, parse_pins, run_eval
+
+    # A model named here also satisfies a real provider that has no MAILSPINE_MODEL configured.
+    settings = Settings(model=model) if model else get_settings()
+    # The report is the output: warnings and errors from the stack, progress from evals only
+    # (a quarantine, which the worker logs as a warning, is an expected outcome here).
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s [eval] %(name)s: %(message)s",
+    )
+    logging.getLogger("evals").setLevel(settings.log_level.upper())
+    logging.getLogger("app.pipeline").setLevel(logging.ERROR)
+    if write_baseline and (limit or prompt or model or (dataset and dataset.resolve() != GOLDEN)):
+        typer.echo(
+            "error: --write-baseline records a full default run (no --dataset/--limit/--prompt/--model)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    request = EvalRequest(
+        dataset=dataset or GOLDEN,
+        prompts=parse_pins(prompt or []),
+        model=model,
+        limit=limit,
+        keep_db=keep_db,
+        store=store,
+    )
+    try:
+        report = run_eval(settings, database_url=resolve_database_url(settings), request=request)
+    except GoldenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if write_baseline:
+        save_baseline(report)
+    typer.echo(json.dumps(report, indent=2) if json_out else render_markdown(report, load_baseline()))
+
+
 @cli.command()
 def dashboard() -> None:
     """Serve the reviewer dashboard (Streamlit)."""

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import app.models_auth
+import app.models_eval
 import app.models_guard
 import app.models_llm
 import app.models_pii  # noqa: F401  (their tables join Base.metadata)
