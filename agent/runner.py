@@ -37,8 +37,12 @@ async def run_email(
         await runs.start_run(session, email_id=email.email_id, thread_id=thread_id, trace_id=trace_id)
         await emails.set_status(session, email_id=email.email_id, status=EmailStatus.PROCESSING)
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-    snapshot = await graph.aget_state(config)  # a re-delivered job continues the thread, never restarts it
-    start: Any = None if snapshot.next else {"email": email}
+    # A re-delivered job continues the thread, never restarts it: any checkpoint means it started.
+    # Not ``snapshot.next``: it leaves out tasks whose writes were saved before a crash cut off the
+    # step's checkpoint, so a thread killed right after a node finished looked new, and started
+    # over — paying for its model calls again and, with a plan worded differently, acting twice.
+    snapshot = await graph.aget_state(config)
+    start: Any = None if snapshot.created_at is not None else {"email": email}
     result = await graph.ainvoke(start, config, context=ctx, durability="sync")
     return await _settle(ctx, email_id=email.email_id, thread_id=thread_id, result=result)
 
@@ -49,7 +53,7 @@ async def resume_email(
     thread_id = thread_id_for(email_id)
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     snapshot = await graph.aget_state(config)
-    if not snapshot.next:  # already resumed and completed (a duplicate job): nothing to do
+    if not snapshot.tasks:  # already resumed and completed (a duplicate job): nothing to do
         return RunOutcome(thread_id=thread_id, status=snapshot.values.get("outcome", "done"))
     result = await graph.ainvoke(
         Command(resume=decision.model_dump(mode="json")), config, context=ctx, durability="sync"

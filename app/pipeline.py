@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Status, StatusCode
 
@@ -78,6 +80,8 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
         except (ToolUnavailable, ModelUnavailable):
             raise  # transient: the job is retried, the thread resumes from its last checkpoint
         except Exception as exc:
+            if database_unavailable(exc):
+                raise  # transient too: Postgres restarted or failed over under the run
             log.exception("email %s failed", email_id)
             return await _terminal(
                 services, email_id, EmailStatus.FAILED, f"{type(exc).__name__}: {exc}", span
@@ -106,11 +110,71 @@ async def resume_review(services: Services, *, review_id: int, trace: dict[str, 
         except (ToolUnavailable, ModelUnavailable):
             raise
         except Exception as exc:
+            if database_unavailable(exc):
+                raise
             log.exception("resuming review %s failed", review_id)
             return await _terminal(
                 services, email_id, EmailStatus.FAILED, f"{type(exc).__name__}: {exc}", span
             )
         return outcome.status
+
+
+async def give_up(
+    services: Services,
+    *,
+    error: BaseException,
+    attempts: int,
+    email_id: int | None = None,
+    review_id: int | None = None,
+) -> None:
+    """The job failed for the last time: an email still ``queued``/``processing`` becomes ``failed``
+    with the reason, where ``mailspine emails retry`` finds it, instead of waiting forever behind a
+    failed job. Best effort: when the database itself is what failed, the error is logged here and
+    the job's own failure still stands."""
+    try:
+        async with services.db.transaction() as session:
+            if email_id is None and review_id is not None:
+                review = await reviews.get_review(session, review_id=review_id)
+                email_id = review.email_id if review is not None else None
+            row = await emails.get_email(session, email_id=email_id) if email_id is not None else None
+            status = row.status if row is not None else None
+        if email_id is None or status not in (EmailStatus.QUEUED, EmailStatus.PROCESSING, EmailStatus.REVIEW):
+            return
+        if status == EmailStatus.REVIEW and review_id is None:
+            return  # paused for a person: not this job's to fail
+        detail = f"gave up after {attempts} attempt(s): {type(error).__name__}: {error}"
+        with tracer().start_as_current_span("give_up") as span:
+            span.set_attribute("mailspine.email_id", email_id)
+            await _terminal(services, email_id, EmailStatus.FAILED, detail[:1000], span)
+    except Exception:
+        log.exception(
+            "could not mark email %s (review %s) failed after its last attempt", email_id, review_id
+        )
+
+
+# SQLSTATE classes of a lost or refused connection: 08 connection exception, 40 transaction
+# rollback (serialization, deadlock), 53 insufficient resources, 57 operator intervention (shutdown,
+# restart, "cannot connect now"). No SQLSTATE at all: the client lost the connection itself.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says Postgres was unreachable, not that the work is wrong: the job is retried
+    and the email resumes from its last checkpoint instead of failing. Follows the explicit cause
+    chain (SQLAlchemy and procrastinate wrap psycopg's errors)."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return False
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sqlalchemy.exc.TimeoutError):  # no pooled connection in time
+            return True
+        if isinstance(current, psycopg.OperationalError | psycopg.InterfaceError):
+            state = current.sqlstate
+            return state is None or state[:2] in _TRANSIENT_SQLSTATE_CLASSES
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 async def _terminal(services: Services, email_id: int, status: EmailStatus, detail: str, span: Any) -> str:

@@ -43,9 +43,10 @@ class TransientRetry(BaseRetryStrategy):
     - ``CircuitOpen`` (the model provider is down and its breaker open): when the breaker lets a
       probe through, however many times that takes up to ``CIRCUIT_MAX_ATTEMPTS`` (about a day at
       the default 60 s reset). Emails wait; none fails because a provider had an outage.
-    - ``ToolUnavailable`` / ``ModelUnavailable``: exponential backoff (2, 4, 8 ... s, at least the
-      server's ``Retry-After``), ``max_attempts`` times, then the job fails and the email keeps its
-      status for ``mailspine emails retry``.
+    - ``ToolUnavailable`` / ``ModelUnavailable`` / the database unreachable (a Postgres restart or
+      failover, ``pipeline.database_unavailable``): exponential backoff (2, 4, 8 ... s, at least the
+      server's ``Retry-After``), ``max_attempts`` times; then the job fails and the email is marked
+      ``failed`` with the reason (``pipeline.give_up``), for ``mailspine emails retry``.
     - anything else: not retried (the pipeline records it on the email).
     """
 
@@ -59,7 +60,10 @@ class TransientRetry(BaseRetryStrategy):
                 return None
             wait = max(1.0, exception.retry_after_s or 1.0)
             return RetryDecision(retry_in={"seconds": int(wait) + 1})
-        if not isinstance(exception, (ToolUnavailable, ModelUnavailable)) or attempts >= self.max_attempts:
+        transient = isinstance(exception, (ToolUnavailable, ModelUnavailable)) or (
+            pipeline.database_unavailable(exception)
+        )
+        if not transient or attempts >= self.max_attempts:
             return None
         wait = min(self.max_wait_s, self.base_s ** (attempts + 1))
         retry_after = getattr(exception, "retry_after_s", None)
@@ -89,14 +93,34 @@ def services() -> Services:
     return _services
 
 
-@queue_app.task(name=PROCESS_EMAIL, retry=TRANSIENT)
-async def process_email(email_id: int, trace: dict[str, str] | None = None) -> str:
-    return await pipeline.process_email(services(), email_id=email_id, trace=trace)
+@queue_app.task(name=PROCESS_EMAIL, retry=TRANSIENT, pass_context=True)
+async def process_email(context: JobContext, email_id: int, trace: dict[str, str] | None = None) -> str:
+    try:
+        return await pipeline.process_email(services(), email_id=email_id, trace=trace)
+    except Exception as exc:
+        if _last_attempt(context, exc):
+            await pipeline.give_up(
+                services(), email_id=email_id, error=exc, attempts=context.job.attempts + 1
+            )
+        raise
 
 
-@queue_app.task(name=RESUME_REVIEW, retry=TRANSIENT)
-async def resume_review(review_id: int, trace: dict[str, str] | None = None) -> str:
-    return await pipeline.resume_review(services(), review_id=review_id, trace=trace)
+@queue_app.task(name=RESUME_REVIEW, retry=TRANSIENT, pass_context=True)
+async def resume_review(context: JobContext, review_id: int, trace: dict[str, str] | None = None) -> str:
+    try:
+        return await pipeline.resume_review(services(), review_id=review_id, trace=trace)
+    except Exception as exc:
+        if _last_attempt(context, exc):
+            await pipeline.give_up(
+                services(), review_id=review_id, error=exc, attempts=context.job.attempts + 1
+            )
+        raise
+
+
+def _last_attempt(context: JobContext, exc: Exception) -> bool:
+    """No retry follows this failure. Every retry counts, including the ones that bring back the
+    jobs of killed workers, so a job killed often can run out of attempts on a transient error."""
+    return TRANSIENT.get_retry_decision(exception=exc, job=context.job) is None
 
 
 async def retry_stalled(jobs: JobManager, *, seconds_since_heartbeat: float = STALLED_AFTER_S) -> int:

@@ -1,7 +1,12 @@
-"""Reply drafts: stored for sending, keyed by a deterministic Message-ID per (thread, draft)."""
+"""Reply drafts: stored for sending, keyed by a deterministic Message-ID per (thread, draft).
+
+A draft's status is the durable record of its send: ``draft`` until the SMTP sender reaches its
+point of no return, then ``sent`` (``OutboundRecord``, see ``tools/mailbox_smtp.py``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -67,8 +72,35 @@ async def save_draft(
     }
 
 
-async def mark_sent(db: Database, *, message_id: str) -> None:
+async def set_outbound_status(db: Database, *, message_id: str, status: str) -> None:
     async with db.transaction() as session:
         await session.execute(
-            update(OutboundMessage).where(OutboundMessage.message_id == message_id).values(status="sent")
+            update(OutboundMessage).where(OutboundMessage.message_id == message_id).values(status=status)
         )
+
+
+async def outbound_status(db: Database, *, message_id: str) -> str | None:
+    async with db.transaction() as session:
+        stmt = select(OutboundMessage.status).where(OutboundMessage.message_id == message_id)
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+
+class OutboundRecord:
+    """``SendRecord`` for one draft: the SMTP thread writes the status through the worker's loop."""
+
+    def __init__(self, db: Database, *, message_id: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.db, self.message_id, self.loop = db, message_id, loop
+
+    def _run(self, status: str) -> None:
+        # No timeout: giving up while the commit may still land would record a send that never
+        # happened; the database's own timeouts bound the wait.
+        done = asyncio.run_coroutine_threadsafe(
+            set_outbound_status(self.db, message_id=self.message_id, status=status), self.loop
+        )
+        done.result()
+
+    def commit(self) -> None:
+        self._run("sent")
+
+    def revoke(self) -> None:
+        self._run("draft")

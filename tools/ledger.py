@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry import trace
 from pydantic import BaseModel
 
+from app.chaos import crash_point
 from app.db import Database
 from app.errors import ToolError
 from app.hashing import payload_hash
@@ -58,13 +59,19 @@ async def run_effect(
             payload=payload.model_dump(mode="json"),
             payload_hash=digest,
         )
+        # get_effect put the row in this session's identity map, and an ORM upsert's RETURNING does
+        # not refresh a mapped object: without this, a retry read the previous attempt number (1
+        # on the first retry), so the SMTP sender skipped its Sent-folder check and sent again.
+        await session.refresh(row)
         attempt = row.attempts
+    crash_point("ledger.before_call", thread_id=thread_id, effect=effect, attempt=attempt)
     try:
         result = await call(key, attempt)
     except ToolError as exc:
         async with db.transaction() as session:
             await ledger.record_result(session, idempotency_key=key, status="failed", error=str(exc)[:1000])
         raise
+    crash_point("ledger.after_call", thread_id=thread_id, effect=effect, attempt=attempt)
     async with db.transaction() as session:
         await ledger.record_result(session, idempotency_key=key, status="succeeded", result=result)
         await audit.append_audit(

@@ -1,9 +1,18 @@
-"""Send an approved reply over SMTP with the sender's own credential, exactly once.
+"""Send an approved reply over SMTP with the sender's own credential, at most once.
 
-The caller picks a deterministic Message-ID. A retry after an unknown outcome (``attempt > 1``)
-first searches the Sent folder for that Message-ID and, when the copy is there, reports the send as
-reconciled instead of sending again. The copy is APPENDed (``\\Seen``) right after SMTP accepts the
-message, byte for byte what was sent. Addresses and bodies never reach spans or error messages.
+The caller picks a deterministic Message-ID and may pass a ``SendRecord``: the durable mark that the
+message went out, written at SMTP's point of no return — after the whole message was transmitted,
+just before the end-of-data marker (``_transmit``). A server discards a transaction whose connection
+closes before that marker, so a crash before the mark delivers nothing and a crash after it leaves
+the send recorded: the caller's retry checks the mark and never sends twice. The only loss windows
+are a crash in the microseconds between the mark and the marker reaching the socket, and a refusal
+the process died before reading (the mark then claims a send the server refused).
+
+A retry after an unknown outcome (``attempt > 1``) also searches the Sent folder for the Message-ID
+and, when the copy is there, reports the send as reconciled (the only check for callers without a
+record). The copy is APPENDed (``\\Seen``) right after SMTP accepts the message, byte for byte what
+was sent; a crash between the acceptance and the APPEND leaves no copy. Addresses and bodies never
+reach spans or error messages.
 """
 
 from __future__ import annotations
@@ -17,11 +26,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
-from typing import Any
+from typing import Any, Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from app.chaos import crash_point
 from app.errors import MailboxAuthError, MailboxError, ToolAuthError, ToolError, ToolUnavailable
 from app.settings import ImapAccount, SmtpAccount
 from tools.base import ToolSpec, tool_span
@@ -37,6 +47,21 @@ SEND_REPLY = ToolSpec(
     scopes=("mail.send",),
 )
 SEEN = b"\\Seen"
+
+
+class SendRecord(Protocol):
+    """The caller's durable record of one send; called from the SMTP thread (see the module doc)."""
+
+    def commit(self) -> None:
+        """Record the message as sent; it returns once the record is durable. Raising abandons the
+        message: the connection is closed before the end-of-data marker, nothing is delivered."""
+
+    def revoke(self) -> None:
+        """The server refused the message after all (a reply other than 250 to the end of data)."""
+
+
+class _NotRecorded(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,12 @@ def render(msg: OutgoingMessage, from_address: str) -> bytes:
 
 
 async def send_message(
-    msg: OutgoingMessage, *, smtp: SmtpAccount, sent: ImapAccount | None, attempt: int
+    msg: OutgoingMessage,
+    *,
+    smtp: SmtpAccount,
+    sent: ImapAccount | None,
+    attempt: int,
+    record: SendRecord | None = None,
 ) -> dict[str, Any]:
     with tool_span(SEND_REPLY) as span:
         span.set_attribute("mailspine.send.attempt", attempt)
@@ -80,7 +110,8 @@ async def send_message(
             span.set_attribute("mailspine.send.reconciled", True)
             return {"message_id": msg.message_id, "reconciled": True}
         raw = render(msg, smtp.from_address)
-        await asyncio.to_thread(_smtp_send, smtp, msg.to, raw)
+        await asyncio.to_thread(_smtp_send, smtp, msg.to, raw, record)
+        crash_point("smtp.after_send", message_id=msg.message_id, attempt=attempt)
         sent_copy = sent is not None and await asyncio.to_thread(_save_copy, sent, raw)
         span.set_attribute("mailspine.send.reconciled", False)
         span.set_attribute("mailspine.send.sent_copy", sent_copy)
@@ -88,7 +119,7 @@ async def send_message(
 
 
 # --- SMTP ------------------------------------------------------------------------------------
-def _smtp_send(account: SmtpAccount, to: str, raw: bytes) -> None:
+def _smtp_send(account: SmtpAccount, to: str, raw: bytes, record: SendRecord | None = None) -> None:
     try:
         secret = resolve_secret(account)
     except MailboxAuthError as exc:
@@ -112,7 +143,14 @@ def _smtp_send(account: SmtpAccount, to: str, raw: bytes) -> None:
         else:
             conn.login(account.username, secret.value)
         phase = "send"
-        conn.sendmail(account.from_address, [to], raw)
+        _transmit(conn, account.from_address, to, raw, record)
+    except _NotRecorded as exc:
+        assert conn is not None
+        conn.close()  # before the end-of-data marker: the server discards the transaction
+        raise ToolUnavailable(
+            f"SMTP send via {account.host}:{account.port} abandoned before the end of data: "
+            f"the send could not be recorded ({type(exc.__cause__).__name__})"
+        ) from None
     except (smtplib.SMTPException, OSError, UnicodeError) as exc:
         if conn is not None:
             conn.close()
@@ -120,6 +158,36 @@ def _smtp_send(account: SmtpAccount, to: str, raw: bytes) -> None:
             raise ToolError(f"SMTP {phase}: a non-ASCII address is not supported") from None
         raise _classify(exc, phase, f"{account.host}:{account.port}", account.username) from None
     _quit(conn)  # accepted: a failing QUIT must not turn success into a retry
+
+
+def _transmit(conn: smtplib.SMTP, sender: str, to: str, raw: bytes, record: SendRecord | None) -> None:
+    """``sendmail``, split before the end-of-data marker when there is a record (RFC 5321 4.1.1.4)."""
+    if record is None:
+        conn.sendmail(sender, [to], raw)
+        return
+    code, reply = conn.mail(sender)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = conn.rcpt(to)
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+    code, reply = conn.docmd("DATA")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    data = re.sub(rb"(?m)^\.", b"..", raw)  # dot-stuffing, as smtplib.SMTP.data does
+    conn.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+    try:
+        record.commit()
+    except Exception as exc:
+        raise _NotRecorded from exc
+    conn.send(b".\r\n")  # the point of no return
+    code, reply = conn.getreply()
+    if code != 250:
+        try:
+            record.revoke()
+        except Exception:  # the refusal below is still raised; the record now claims a send
+            log.exception("a refused message stays recorded as sent; check the outbound record")
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _classify(exc: BaseException, phase: str, where: str, username: str) -> ToolError:

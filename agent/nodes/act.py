@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from agent.context import Context
 from agent.nodes import traced_node
 from agent.state import EffectRecord, EmailState
 from tools.actions import Action, CrmAddNote, CrmUpsertContact, DraftReply
-from tools.drafts import mark_sent, save_draft
+from tools.drafts import OutboundRecord, outbound_status, save_draft
 from tools.ledger import EffectCall, run_effect
 from tools.mailbox_smtp import OutgoingMessage, send_message
 from tools.pii_boundary import load_entries, restore_model
@@ -51,9 +52,12 @@ def _send_call(ctx: Context, draft: dict[str, Any], action: DraftReply) -> Effec
     )
 
     async def send(key: str, attempt: int) -> dict[str, Any]:
-        result = await send_message(message, smtp=smtp, sent=sent, attempt=attempt)
-        await mark_sent(ctx.db, message_id=message.message_id)
-        return result
+        # The draft's status is marked "sent" at SMTP's point of no return (tools/mailbox_smtp.py):
+        # once it says so, the message went out, whatever happened to the process after that.
+        if await outbound_status(ctx.db, message_id=message.message_id) == "sent":
+            return {"message_id": message.message_id, "reconciled": True}
+        record = OutboundRecord(ctx.db, message_id=message.message_id, loop=asyncio.get_running_loop())
+        return await send_message(message, smtp=smtp, sent=sent, attempt=attempt, record=record)
 
     return send
 

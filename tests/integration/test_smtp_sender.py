@@ -208,3 +208,46 @@ async def test_non_ascii_address_is_a_tool_error(sink: SmtpSink) -> None:
     with pytest.raises(ToolError) as info:
         await send_message(outgoing(to="jürgen@example.test"), smtp=sink.account(), sent=None, attempt=1)
     assert not isinstance(info.value, ToolUnavailable) and sink.messages == []
+
+
+class Record:
+    """A ``SendRecord`` that remembers what the sink held when it was asked to commit."""
+
+    def __init__(self, sink: SmtpSink, *, fail: bool = False) -> None:
+        self.sink, self.fail = sink, fail
+        self.committed_with: list[int] = []
+        self.revoked = 0
+
+    def commit(self) -> None:
+        self.committed_with.append(len(self.sink.messages))
+        if self.fail:
+            raise RuntimeError("database down")
+
+    def revoke(self) -> None:
+        self.revoked += 1
+
+
+async def test_the_record_is_committed_before_the_end_of_data(sink: SmtpSink, sent: ImapAccount) -> None:
+    record = Record(sink)
+    msg = outgoing(body="Line one\n.\n..starts with dots\n")  # dot-stuffing survives the split DATA
+    result = await send_message(msg, smtp=sink.account(), sent=sent, attempt=1, record=record)
+    assert record.committed_with == [0] and record.revoked == 0  # committed while nothing was delivered
+    [received] = sink.messages
+    assert result["reconciled"] is False and result["sent_copy"] is True
+    body = message_from_bytes(received.data, policy=default).get_content().replace("\r\n", "\n")
+    assert body == "Line one\n.\n..starts with dots\n"
+
+
+async def test_a_send_that_cannot_be_recorded_is_abandoned(sink: SmtpSink, sent: ImapAccount) -> None:
+    record = Record(sink, fail=True)
+    with pytest.raises(ToolUnavailable, match="abandoned before the end of data"):
+        await send_message(outgoing(), smtp=sink.account(), sent=sent, attempt=1, record=record)
+    assert sink.messages == []  # the server never saw the end of data: nothing delivered
+
+
+async def test_a_refusal_after_the_data_revokes_the_record(sink: SmtpSink, sent: ImapAccount) -> None:
+    record = Record(sink)
+    sink.fail_next_data(1)
+    with pytest.raises(ToolUnavailable, match=r"451 4\.3\.0"):
+        await send_message(outgoing(), smtp=sink.account(), sent=sent, attempt=1, record=record)
+    assert record.committed_with == [0] and record.revoked == 1 and sink.messages == []

@@ -153,6 +153,8 @@ class CallRecord:
     message_count: int
     messages_hash: str
     stream: bool
+    started_at: float | None = None  # time.time() when the request arrived
+    completed_at: float | None = None  # time.time() when the whole answer was handed to the client
 
 
 @dataclasses.dataclass(frozen=True)
@@ -419,6 +421,7 @@ class ServerState:
                 message_count=len(messages),
                 messages_hash=digest,
                 stream=bool(request.get("stream")),
+                started_at=time.time(),
             )
             self._calls.append(record)
             self._save()
@@ -427,6 +430,7 @@ class ServerState:
     def complete(self, record: CallRecord) -> None:
         with self._lock:
             record.completed = True  # a record dropped by reset() meanwhile stays dropped
+            record.completed_at = time.time()
             self._save()
 
     def reply(self, request: JsonDict) -> Reply:
