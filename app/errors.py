@@ -2,7 +2,8 @@
 
     MailspineError
     ├── ConfigurationError        settings missing or unsafe; raised at start-up
-    ├── DatabaseError             embedded Postgres failed to start, migrations missing
+    ├── DatabaseError             embedded Postgres failed to start, migrations missing, the job
+    │                             queue lost its database (the worker exits 2: restart it)
     ├── MailboxError              a mailbox cannot be read or written
     │   ├── MailboxAuthError      wrong credentials / expired token (fix the credential; no retry)
     │   └── MailboxUnavailable    unreachable host, TLS failure, dropped connection (retried with backoff)
