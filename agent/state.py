@@ -29,9 +29,10 @@ class ReviewDecision(BaseModel):
 
 
 class HistoryItem(BaseModel):
-    source: str  # where it came from, e.g. "mailspine.emails"
+    source: str  # where it came from: mailspine.emails, semantic, crm.notes, crm.tickets, crm.deals
     ref: str
-    summary: str
+    summary: str  # placeholders only (tools/history.py)
+    via: str | None = None  # how it was found: thread, sender, company, pgvector, numpy, fulltext
 
 
 class Usage(BaseModel):

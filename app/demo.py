@@ -28,6 +28,7 @@ from app.processes import ProcessGroup, streamlit_command
 from app.repo import emails, spans
 from app.settings import Settings
 from app.telemetry import flush_telemetry, setup_telemetry
+from tools.crm import READER_SCOPES
 from tools.mailbox_dir import iter_directory_mailbox
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ def _run(
     from gateway.guards.corpus import sync_corpus
 
     sync_corpus(url)  # the semantic injection detector's corpus, in pgvector where the server has it
+    # One token per tool credential: the write tools' and the read tools' (read-only scopes).
     token = create_crm_token(url, name="demo-agent", scopes=list(AGENT_SCOPES))
+    read_token = create_crm_token(url, name="demo-agent-reader", scopes=list(READER_SCOPES))
     setup_telemetry(
         service_name=f"{settings.otel_service_name}-demo",
         database_url=url,
@@ -107,7 +110,8 @@ def _run(
     )
     env = {
         "DATABASE_URL": url,
-        "MAILSPINE_CRM_TOKEN": token,
+        "MAILSPINE_TOOLS__CREDENTIALS__CRM_WRITE": token,
+        "MAILSPINE_TOOLS__CREDENTIALS__CRM_READ": read_token,
         "MAILSPINE_CRM_BASE_URL": settings.crm_base_url,
         "OTEL_BSP_SCHEDULE_DELAY": "500",
     }

@@ -183,6 +183,7 @@ async def ingest_batch(
         fresh = [m for m in messages if not advance_cursor or (m.uid or 0) > cursor.last_uid]
         report.skipped_below_cursor = len(messages) - len(fresh)  # another poller committed them first
         await _store_many(session, fresh, account=account, queue=queue, report=report)
+        await audit.flush_credential_uses(session)  # e.g. the IMAP login that fetched this batch
         if advance_cursor and messages:
             cursor.last_uid = max(cursor.last_uid, *(m.uid or 0 for m in messages))
             cursor.last_error = None

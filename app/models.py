@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -192,6 +193,11 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Migration 0013: the OpenTelemetry trace (hex) the entry was written in, the SHA-256 of the
+    # canonical JSON of its subject payload, and the version of the hash (1: rows written before it).
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
+    hash_version: Mapped[int] = mapped_column(SmallInteger)
 
 
 class SpanRecord(Base):

@@ -16,6 +16,9 @@ from agent.models.factory import build_models
 from app.db import Database
 from app.settings import Settings
 from tools.crm import CrmClient
+from tools.ratelimit import RateLimiter
+from tools.registry import ToolBox, tool_credential
+from tools.secrets import build_provider, smtp_account
 
 
 @dataclass(frozen=True)
@@ -29,15 +32,52 @@ class Services:
 @asynccontextmanager
 async def open_services(settings: Settings, *, database_url: str) -> AsyncIterator[Services]:
     db = Database(database_url, pool_size=max(5, settings.worker_concurrency + 2))
+    # Each CRM client gets its own tool's credential and no other (tools/secrets.py).
+    secrets = build_provider(settings)
+    settings = settings.model_copy(update={"smtp": smtp_account(settings, secrets)})
+    write_token, read_token = (
+        tool_credential(secrets, "crm_upsert_contact"),
+        tool_credential(secrets, "crm_find_contact"),
+    )
     crm = CrmClient(
         base_url=settings.crm_base_url,
-        token=settings.crm_token.get_secret_value() if settings.crm_token else None,
+        token=write_token.get_secret_value() if write_token else None,
         timeout_s=settings.crm_timeout_s,
+        credential="crm_write",
     )
+    crm_reader = (
+        CrmClient(
+            base_url=settings.crm_base_url,
+            token=read_token.get_secret_value(),
+            timeout_s=settings.crm_timeout_s,
+            credential="crm_read",
+        )
+        if read_token
+        else None
+    )
+    tools = tool_box(settings, db)
     try:
         async with open_checkpointer(db.url, max_size=max(4, settings.worker_concurrency + 1)) as saver:
-            ctx = Context(db=db, models=build_models(settings), crm=crm, settings=settings)
+            ctx = Context(
+                db=db,
+                models=build_models(settings),
+                crm=crm,
+                settings=settings,
+                tools=tools,
+                crm_reader=crm_reader,
+            )
             yield Services(settings=settings, db=db, ctx=ctx, graph=build_graph(saver))
     finally:
         await crm.aclose()
+        if crm_reader is not None:
+            await crm_reader.aclose()
         await db.dispose()
+
+
+def tool_box(settings: Settings, db: Database) -> ToolBox:
+    """The node bindings and the shared rate limits of this deployment (tools/registry.py)."""
+    return ToolBox(
+        bindings=settings.tools.bindings,
+        limiter=RateLimiter(db) if settings.tools.rate_limits else None,
+        rates=settings.tools.rates,
+    )

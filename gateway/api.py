@@ -89,6 +89,8 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = Database(database_url)
+        async with app.state.db.transaction() as session:  # a config.change entry if it changed
+            await audit.record_config(session, component="api", settings=settings, secret_key=vault_key)
         app.state.limits = Limits(settings.auth)
         app.state.oidc = OidcVerifier(settings.auth) if settings.auth.oidc_enabled else None
         yield
@@ -172,6 +174,7 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
                     "edited": body.plan is not None,
                     "executed_plan_hash": executed["plan_hash"] if executed else None,
                 },
+                payload_sha256=body.payload_hash,  # the exact payload the reviewer was shown
             )
             span.set_attribute("mailspine.review_id", review_id)
             span.set_attribute("mailspine.review.decision", body.decision)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.errors import MailboxAuthError
-from app.settings import MailCredential, MailSecurity
+from app.repo import audit
+from app.settings import ImapAccount, MailCredential, MailSecurity, SmtpAccount
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Secret:
 
 
 def resolve_secret(cred: MailCredential) -> Secret:
+    _note_use(cred)
     if cred.password is not None:
         return Secret("password", cred.password.get_secret_value())
     if cred.password_file is not None:
@@ -43,6 +45,23 @@ def resolve_secret(cred: MailCredential) -> Secret:
     if not token:
         raise MailboxAuthError(f"oauth2_token_command printed no token for {cred.username}")
     return Secret("xoauth2", token)
+
+
+def _note_use(cred: MailCredential) -> None:
+    """The audit log's ``credential.use`` entry (first use per process): the account and the kind of
+    source, never the secret."""
+    source = next(
+        name
+        for name in ("password", "password_file", "oauth2_token_file", "oauth2_token_command")
+        if getattr(cred, name) is not None
+    )
+    if isinstance(cred, ImapAccount):
+        tool, name = "imap", f"imap_accounts[{cred.name}].{source}"
+    elif isinstance(cred, SmtpAccount):
+        tool, name = "smtp", f"smtp.{source}"
+    else:
+        tool, name = "mail", f"{cred.username}.{source}"
+    audit.note_credential_use(tool=tool, credential_name=name)
 
 
 def _read(path: object, what: str) -> str:

@@ -68,19 +68,25 @@ async def act(state: EmailState, runtime: Runtime[Context]) -> dict[str, Any]:
     if plan is None:
         return {"effects": []}
     thread_id = str(get_config()["configurable"]["thread_id"])
+    # The plan may name only tools this node is bound to: one that is not stops the whole plan
+    # before any side effect (ToolNotAllowed fails the email with the reason; it is not retried).
+    tools = ctx.tools.for_node("act")
+    for action in plan.actions:
+        tools.require(action.kind)
     # The ledger, checkpoints and spans keep placeholders; only the tool call sees real values.
     vault_key = ctx.settings.pii.vault_key.get_secret_value()
     entries = await load_entries(ctx.db, email_id=state["email"].email_id, key=vault_key)
     effects: list[EffectRecord] = []
     for action in plan.actions:
         real = restore_model(action, entries)
-        call = _call_for(real, state, ctx, thread_id)
+        call = tools.effect(action.kind, _call_for(real, state, ctx, thread_id))
         key, status, result = await run_effect(
             ctx.db, thread_id=thread_id, node="act", effect=action.kind, payload=action, call=call
         )
         effects.append(EffectRecord(action=action.kind, idempotency_key=key, status=status, result=result))
-        if isinstance(real, DraftReply) and ctx.settings.smtp is not None:
-            send = _send_call(ctx, result, real)
+        # A deployment that binds act to draft_reply but not send_reply keeps drafts only.
+        if isinstance(real, DraftReply) and ctx.settings.smtp is not None and tools.allows("send_reply"):
+            send = tools.effect("send_reply", _send_call(ctx, result, real))
             key, status, sent = await run_effect(
                 ctx.db, thread_id=thread_id, node="act", effect="send_reply", payload=action, call=send
             )

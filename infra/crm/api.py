@@ -10,6 +10,7 @@ from infra.crm import (
     routes_contacts_bulk,
     routes_notes,
     routes_records,
+    routes_token_info,
 )
 from infra.crm.objects import COMPANIES, CONTACTS, DEALS, NOTES, TICKETS
 from infra.crm.responses import Health
@@ -36,3 +37,4 @@ router.include_router(routes_records.router)
 for kind in (COMPANIES, TICKETS, DEALS):
     router.include_router(read_router(kind))
 router.include_router(routes_associations.router)
+router.include_router(routes_token_info.router)

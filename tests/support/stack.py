@@ -21,6 +21,7 @@ from app.migrate import upgrade
 from app.processes import ProcessGroup
 from app.settings import REPO_ROOT
 from gateway.auth_crypto import hash_password
+from tools.crm import READER_SCOPES
 
 DEMO_MAILBOX = REPO_ROOT / "infra" / "demo" / "mailbox"
 BAD_MAILBOX = REPO_ROOT / "tests" / "data" / "bad"
@@ -40,6 +41,7 @@ class Stack:
     group: ProcessGroup
     crm_port: int
     api_port: int
+    crm_tokens: dict[str, str] = field(default_factory=dict)  # credential name -> token (write, read)
     reviewer_password: str = ""
     _token: tuple[str, float] | None = field(default=None, repr=False)
 
@@ -86,6 +88,7 @@ def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | No
     upgrade(url)
     crm_upgrade(url)
     token = create_crm_token(url, name="test-agent", scopes=list(AGENT_SCOPES))
+    read_token = create_crm_token(url, name="test-agent-reader", scopes=list(READER_SCOPES))
     password = secrets.token_urlsafe(16)
     with psycopg.connect(url) as conn:  # what `mailspine users create --role reviewer` stores
         conn.execute(
@@ -96,7 +99,8 @@ def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | No
     base_env = {
         "DATABASE_URL": url,
         "MAILSPINE_ENV": "test",
-        "MAILSPINE_CRM_TOKEN": token,
+        "MAILSPINE_TOOLS__CREDENTIALS__CRM_WRITE": token,
+        "MAILSPINE_TOOLS__CREDENTIALS__CRM_READ": read_token,
         "MAILSPINE_CRM_PORT": str(crm_port),
         "MAILSPINE_CRM_BASE_URL": f"http://127.0.0.1:{crm_port}",
         "MAILSPINE_API_PORT": str(api_port),
@@ -107,7 +111,14 @@ def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | No
     try:
         group.start("crm", ["crm", "serve"])
         group.wait_http("crm", f"http://127.0.0.1:{crm_port}/health")
-        yield Stack(url=url, group=group, crm_port=crm_port, api_port=api_port, reviewer_password=password)
+        yield Stack(
+            url=url,
+            group=group,
+            crm_port=crm_port,
+            api_port=api_port,
+            reviewer_password=password,
+            crm_tokens={"crm_write": token, "crm_read": read_token},
+        )
     finally:
         group.stop_all()
         drop_database(pg_server_url, name)
