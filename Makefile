@@ -44,6 +44,9 @@ format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+eval-gate: setup ## The eval gate: golden set, offline model, evals/baseline.json (exit 1 on regression)
+	evals/ci_gate.sh
+
 bench: setup ## Benchmarks; results are written to docs/benchmarks.md
 	$(BIN)/python -m bench.run
 

@@ -23,6 +23,43 @@ _LINK = re.compile(r"(?:\bhttps?://|\bwww\.|\]\(|\bdata:)", re.IGNORECASE)
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PATTERNS = load_patterns()
 
+# A request to disclose another person's data ("tell me the address you have for him", "what else
+# she ordered"): a reply must never disclose it, so a person reads the request first. Heuristic,
+# en/de/fr/es; it looks only at the sender's new text, where such a request is made.
+_ASK = r"\b(?:tell|send|give|share|forward|confirm|provide|look up|let me know|check)\b"
+_DATA = r"(?:address|phone(?: number)?|orders?|order history|purchases?|account|details)"
+_THEIR = (
+    r"(?:\b(?:his|her|their)\b|\b(?:neighbou?r|friend|colleague|wife|husband|partner|son|daughter|brother|"
+    r"sister|mother|father|mum|mom|dad|boss|another customer|other customers?)(?:'s|s'|’s)?)"
+)
+_THIRD_PARTY_DATA = re.compile(
+    rf"{_ASK}[^.!?]{{0,80}}?\b{_DATA}\b[^.!?]{{0,30}}?\b(?:for|of)\s+(?:him|her|them|my\s+\w+)\b"
+    rf"|{_ASK}[^.!?]{{0,60}}?{_THEIR}\s+(?:[\w-]+\s+)?{_DATA}\b"
+    r"|\bwhat else (?:he|she|they) (?:has |have )?(?:ordered|bought|purchased)\b"
+    r"|\b(?:seine|ihre)[nm]?\s+(?:Liefer|Post|Wohn)?adresse\b|\bwas (?:er|sie) (?:sonst )?bestellt\b"
+    r"|\b(?:son|sa|leur)\s+adresse(?: de livraison)?\b|\bce qu'(?:il|elle) a (?:aussi )?command[ée]\b"
+    r"|\bqu[ée] m[áa]s (?:ha|han) (?:pedido|comprado)\b",
+    re.IGNORECASE,
+)
+
+
+def _request_reasons(email: GuardedEmail, plan: Plan | None) -> list[str]:
+    """What the sender's own request asks for that a person must decide on."""
+    if not (plan and plan.actions):
+        return []
+    reasons: list[str] = []
+    new_text = f"{email.subject}\n{email.text}"
+    own = {(email.sender_address or "").lower(), *(a.lower() for a in email.to)}
+    # The sender asks for replies to go elsewhere, or names someone to involve: the reply goes to
+    # the sender only, and a person decides about the other address (a Reply-To redirect's text).
+    if any(isinstance(a, DraftReply) for a in plan.actions) and (
+        {a.lower() for a in _ADDRESS.findall(new_text)} - own
+    ):
+        reasons.append("the email names an e-mail address other than the sender's")
+    if _THIRD_PARTY_DATA.search(new_text):
+        reasons.append("the email asks for another person's data")
+    return reasons
+
 
 def _free_text_reasons(action: CrmAddNote | DraftReply, sender: str) -> list[str]:
     """Model-written text that will leave the agent: what in it needs a person."""
@@ -69,6 +106,7 @@ def assess(
     sender = (email.sender_address or "").lower()
     if email.sender_problem and plan and plan.actions:
         reasons.append(f"the sender's address cannot receive mail ({email.sender_problem})")
+    reasons += _request_reasons(email, plan)
     for action in plan.actions if plan else []:
         if isinstance(action, DraftReply) and str(action.to).lower() != sender:
             reasons.append("reply to a recipient other than the sender")

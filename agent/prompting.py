@@ -40,8 +40,12 @@ def email_block(email: GuardedEmail) -> str:
 
 
 def unwrap_email_block(prompt: str) -> tuple[str | None, str, str]:
-    """(sender, subject, body) back out of a prompt, datamarks removed; used by the offline model."""
-    start, end = prompt.find(BEGIN), prompt.rfind(END)
+    """(sender, subject, body) back out of a prompt, datamarks removed; used by the offline model.
+
+    The block is the last ``BEGIN`` before the last ``END``: a system prompt may name the markers
+    in its own text, and the data itself cannot contain them (``_clean`` neutralises look-alikes)."""
+    end = prompt.rfind(END)
+    start = prompt.rfind(BEGIN, 0, end) if end >= 0 else -1
     if start < 0 or end < 0:
         return None, "", prompt
     block = prompt[start + len(BEGIN) : end].strip("\n").replace(DATAMARK, " ")

@@ -12,6 +12,8 @@ from opentelemetry import trace
 
 from agent.context import Context
 from agent.inputs import GuardedEmail
+from agent.prompts import pinned_prompts
+from agent.prompts.registry import resolve_thread_prompts
 from agent.state import ReviewDecision
 from app.models import EmailStatus
 from app.repo import emails, reviews, runs
@@ -36,6 +38,9 @@ async def run_email(
     async with ctx.db.transaction() as session:
         await runs.start_run(session, email_id=email.email_id, thread_id=thread_id, trace_id=trace_id)
         await emails.set_status(session, email_id=email.email_id, status=EmailStatus.PROCESSING)
+        # Prompt versions (labels, canary) are resolved once per thread and kept: a resumed thread
+        # runs the versions it started with.
+        prompts = await resolve_thread_prompts(session, thread_id=thread_id)
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     # A re-delivered job continues the thread, never restarts it: any checkpoint means it started.
     # Not ``snapshot.next``: it leaves out tasks whose writes were saved before a crash cut off the
@@ -43,7 +48,8 @@ async def run_email(
     # over — paying for its model calls again and, with a plan worded differently, acting twice.
     snapshot = await graph.aget_state(config)
     start: Any = None if snapshot.created_at is not None else {"email": email}
-    result = await graph.ainvoke(start, config, context=ctx, durability="sync")
+    with pinned_prompts(prompts):
+        result = await graph.ainvoke(start, config, context=ctx, durability="sync")
     return await _settle(ctx, email_id=email.email_id, thread_id=thread_id, result=result)
 
 
@@ -55,9 +61,12 @@ async def resume_email(
     snapshot = await graph.aget_state(config)
     if not snapshot.tasks:  # already resumed and completed (a duplicate job): nothing to do
         return RunOutcome(thread_id=thread_id, status=snapshot.values.get("outcome", "done"))
-    result = await graph.ainvoke(
-        Command(resume=decision.model_dump(mode="json")), config, context=ctx, durability="sync"
-    )
+    async with ctx.db.transaction() as session:
+        prompts = await resolve_thread_prompts(session, thread_id=thread_id)
+    with pinned_prompts(prompts):
+        result = await graph.ainvoke(
+            Command(resume=decision.model_dump(mode="json")), config, context=ctx, durability="sync"
+        )
     return await _settle(ctx, email_id=email_id, thread_id=thread_id, result=result)
 
 

@@ -29,7 +29,23 @@ def upgrade(url: str) -> None:
     # "heads": parallel branches (features developed side by side) all apply; merge them when convenient.
     command.upgrade(alembic_config(url), "heads")
     asyncio.run(_setup_checkpointer(libpq_url(url)))
+    asyncio.run(_sync_prompts(url))
     log.info("database schema is up to date")
+
+
+async def _sync_prompts(url: str) -> None:
+    """Store new prompt files in the registry; refuse when a released file was edited."""
+    from agent.prompts.registry import sync_prompts
+    from app.db import Database
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            report = await sync_prompts(session)
+    finally:
+        await db.dispose()
+    if report.added or report.labelled:
+        log.info("prompt registry: stored %s; production set for %s", report.added, report.labelled)
 
 
 async def _setup_checkpointer(url: str) -> None:

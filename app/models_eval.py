@@ -30,3 +30,5 @@ class EvalRun(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
     cases: Mapped[list[Any]] = mapped_column(JSONB)  # per-case results, as in the JSON report
     passed_gate: Mapped[bool | None] = mapped_column(Boolean)
+    # What `mailspine eval gate` decided, per metric (evals/gate.py); null until a gate judges it.
+    gate_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -15,6 +15,7 @@ from app import pipeline
 from app.errors import CircuitOpen, ModelUnavailable, ToolUnavailable
 from app.queue import MAINTENANCE_QUEUE, PROCESS_EMAIL, RESUME_REVIEW
 from app.services import Services
+from evals import online
 
 # The connector gets its pool when a worker opens the app (``open_queue``). Not ``App.with_connector``:
 # periodic tasks stay bound to the app they were declared on, so that app itself must be opened.
@@ -96,25 +97,44 @@ def services() -> Services:
 @queue_app.task(name=PROCESS_EMAIL, retry=TRANSIENT, pass_context=True)
 async def process_email(context: JobContext, email_id: int, trace: dict[str, str] | None = None) -> str:
     try:
-        return await pipeline.process_email(services(), email_id=email_id, trace=trace)
+        status = await pipeline.process_email(services(), email_id=email_id, trace=trace)
     except Exception as exc:
         if _last_attempt(context, exc):
             await pipeline.give_up(
                 services(), email_id=email_id, error=exc, attempts=context.job.attempts + 1
             )
         raise
+    await online.after_task(services(), email_id=email_id)
+    return status
 
 
 @queue_app.task(name=RESUME_REVIEW, retry=TRANSIENT, pass_context=True)
 async def resume_review(context: JobContext, review_id: int, trace: dict[str, str] | None = None) -> str:
     try:
-        return await pipeline.resume_review(services(), review_id=review_id, trace=trace)
+        status = await pipeline.resume_review(services(), review_id=review_id, trace=trace)
     except Exception as exc:
         if _last_attempt(context, exc):
             await pipeline.give_up(
                 services(), review_id=review_id, error=exc, attempts=context.job.attempts + 1
             )
         raise
+    await online.after_task(services(), review_id=review_id)
+    return status
+
+
+@queue_app.task(name=online.ONLINE_EVAL, retry=TRANSIENT)
+async def online_eval(email_id: int) -> list[str]:
+    """Score one finished run: rule checks, and the judge when a real model is configured."""
+    return await online.score_email(services(), email_id=email_id)
+
+
+@queue_app.task(name=online.SHADOW_RUN, retry=TRANSIENT)
+async def shadow_run(email_id: int) -> int | None:
+    """Run the shadow candidate on one finished email (no side effects); store the comparison."""
+    from evals.shadow import run_shadow
+
+    row = await run_shadow(services(), email_id=email_id)
+    return row.id if row is not None else None
 
 
 def _last_attempt(context: JobContext, exc: Exception) -> bool:

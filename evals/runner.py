@@ -50,7 +50,7 @@ from evals.sandbox import eval_settings, sandbox_services
 from tools.mailbox_dir import MailboxMessage
 
 log = logging.getLogger(__name__)
-_PIN = re.compile(r"^(?P<name>[a-z][a-z0-9_-]*)@(?P<version>\d+(?:\.\d+)*)$")
+_PIN = re.compile(r"^(?P<name>[a-z][a-z0-9_-]*)@(?P<version>\d+(?:\.\d+)*(?:-draft\.\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,29 @@ def parse_pins(values: list[str]) -> dict[str, str]:
     except FileNotFoundError as exc:
         raise ConfigurationError(str(exc)) from exc
     return pins
+
+
+async def register_stored_pins(database_url: str, values: list[str]) -> None:
+    """A pinned version that is no file (a draft: ``mailspine prompts draft``) is read from the
+    registry in ``database_url`` and made loadable in this process, so that it can be evaluated
+    (and then promoted with that run). An unknown version is reported by ``parse_pins``."""
+    from agent.prompts import Prompt, prompt_files, register_prompt
+    from app.repo import prompts as prompt_repo
+
+    files = prompt_files()
+    wanted = [(m["name"], m["version"]) for v in values if (m := _PIN.match(v.strip()))]
+    wanted = [(n, v) for n, v in wanted if v not in files.get(n, {})]
+    if not wanted:
+        return
+    db = Database(database_url)
+    try:
+        async with db.transaction() as session:
+            for name, version in wanted:
+                row = await prompt_repo.get_version(session, name=name, version=version)
+                if row is not None:
+                    register_prompt(Prompt.model_validate(row.content))
+    finally:
+        await db.dispose()
 
 
 def prompts_in_effect(pins: dict[str, str]) -> dict[str, str]:

@@ -7,6 +7,8 @@ changelog. Files are never edited in place once released: a change is a new vers
 Nodes ask for a prompt by name only (``load_prompt("extract")``): the latest version, unless the
 caller's context pins another one with ``pinned_prompts({"extract": "1.0.0"})`` (a context
 variable, so it reaches the graph's tasks and no other run; ``mailspine eval run --prompt``).
+Versions that live only in Postgres (drafts, ``agent.prompts.registry``) are loaded once into this
+process with ``register_prompt`` before they are pinned; nodes never query the database.
 """
 
 from __future__ import annotations
@@ -19,15 +21,24 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 _pins: ContextVar[Mapping[str, str] | None] = ContextVar("mailspine_prompt_pins", default=None)
+_registered: dict[tuple[str, str], Prompt] = {}  # versions loaded from the registry (drafts)
+_extra_files: dict[str, dict[str, Path]] = {}  # files outside PROMPTS_DIR added by add_prompt_file
 
 
 class PromptMessage(BaseModel):
     role: Literal["system", "user"]
     template: str
+
+
+class PromptParameters(BaseModel):
+    """Model parameters for this prompt; a field left out uses the configured model's default."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
 
 
 class Prompt(BaseModel):
@@ -38,6 +49,10 @@ class Prompt(BaseModel):
     changelog: str
     input_variables: list[str]
     messages: list[PromptMessage]
+    # The pydantic schema the node validates the answer against ("Extraction", "Plan"); optional
+    # because the 1.x files were released without it.
+    output_schema: str | None = None
+    parameters: PromptParameters = Field(default_factory=PromptParameters)
 
     @property
     def ref(self) -> str:
@@ -59,6 +74,44 @@ def load_prompt(name: str, version: str | None = None) -> Prompt:
     return _load(name, version or (_pins.get() or {}).get(name))
 
 
+def current_pins() -> Mapping[str, str]:
+    """The versions pinned in this context (``pinned_prompts``), by prompt name."""
+    return dict(_pins.get() or {})
+
+
+def register_prompt(prompt: Prompt) -> None:
+    """Make a version stored only in the registry loadable by ``load_prompt`` in this process.
+    Versions are immutable, so a second registration of the same version is a no-op."""
+    _registered.setdefault((prompt.name, prompt.version), prompt)
+
+
+def is_registered(name: str, version: str) -> bool:
+    """Whether ``register_prompt`` made this version loadable in this process."""
+    return (name, version) in _registered
+
+
+def add_prompt_file(path: Path) -> Prompt:
+    """Make a prompt file outside ``PROMPTS_DIR`` (a candidate, a test fixture) one of this process's
+    files, so ``prompt_files`` lists it and ``load_prompt`` loads it (``eval run --prompt-file``).
+    A released file of the same name and version wins over it."""
+    prompt = Prompt.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    _extra_files.setdefault(prompt.name, {})[prompt.version] = path
+    return prompt
+
+
+def prompt_files() -> dict[str, dict[str, Path]]:
+    """Every prompt file: ``{name: {version: path}}``, versions in ascending order."""
+    found: dict[str, dict[str, Path]] = {}
+    for folder in sorted(p for p in PROMPTS_DIR.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.yaml"), key=_semver)
+        if files:
+            found[folder.name] = {f.stem: f for f in files}
+    for name, extra in _extra_files.items():
+        merged = {**extra, **found.get(name, {})}
+        found[name] = dict(sorted(merged.items(), key=lambda kv: tuple(int(p) for p in kv[0].split("."))))
+    return found
+
+
 @contextmanager
 def pinned_prompts(pins: Mapping[str, str]) -> Iterator[None]:
     """Within this block (and the tasks it starts), ``load_prompt(name)`` loads ``pins[name]``."""
@@ -78,6 +131,10 @@ def _load(name: str, version: str | None) -> Prompt:
     if not files:
         raise FileNotFoundError(f"no prompt named {name!r} in {PROMPTS_DIR}")
     path = folder / f"{version}.yaml" if version else files[-1]
+    if version and not path.is_file() and version in _extra_files.get(name, {}):
+        path = _extra_files[name][version]
+    if version and not path.is_file() and (name, version) in _registered:
+        return _registered[(name, version)]
     if not path.is_file():
         known = ", ".join(f.stem for f in files)
         raise FileNotFoundError(f"no version {version!r} of prompt {name!r} (known: {known})")

@@ -54,3 +54,16 @@ async def latest_eval_run(session: AsyncSession, *, dataset_sha256: str | None =
     if dataset_sha256 is not None:
         stmt = stmt.where(EvalRun.dataset_sha256 == dataset_sha256)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def set_gate_verdict(
+    session: AsyncSession, *, eval_run_id: int, passed: bool, report: dict[str, Any]
+) -> EvalRun | None:
+    """Record the gate's verdict on a stored run (``mailspine eval gate``); None if there is no such run."""
+    row = await session.get(EvalRun, eval_run_id)
+    if row is None:
+        return None
+    row.passed_gate = passed
+    row.gate_report = report
+    await session.flush()
+    return row
