@@ -1,11 +1,14 @@
 """The graph: wiring only.
 
-    START → extract → history → plan → risk → review ─┬─▶ act ─▶ finalize → END
-                                                └─────────────▶ finalize   (rejected or ignored)
+    START → extract → history → plan → risk ─┬─▶ review ─┬─▶ act ─▶ finalize → END
+                                              │            └─────────▶ finalize   (rejected)
+                                              ├─▶ act (auto)
+                                              └─▶ finalize (ignored)
 
-``review`` interrupts for a human decision when the risk policy routes the plan to review; the
-thread (one per email, id ``email-<id>``) waits in the Postgres checkpointer until it is resumed
-with ``Command(resume=ReviewDecision)``, in this process or any other.
+``review`` runs only when the risk policy routes the plan to review (one checkpointed step fewer
+for every other email) and interrupts for a human decision; the thread (one per email, id
+``email-<id>``) waits in the Postgres checkpointer until it is resumed with
+``Command(resume=ReviewDecision)``, in this process or any other.
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ from agent.nodes.plan import plan
 from agent.nodes.review import review
 from agent.nodes.risk import risk
 from agent.state import EmailState
+
+
+def after_risk(state: EmailState) -> Literal["review", "act", "finalize"]:
+    route = state["risk"].route
+    if route == "review":
+        return "review"
+    return "finalize" if route == "ignore" else "act"
 
 
 def after_review(state: EmailState) -> Literal["act", "finalize"]:
@@ -47,7 +57,7 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[An
     graph.add_edge("extract", "history")
     graph.add_edge("history", "plan")
     graph.add_edge("plan", "risk")
-    graph.add_edge("risk", "review")
+    graph.add_conditional_edges("risk", after_risk)
     graph.add_conditional_edges("review", after_review)
     graph.add_edge("act", "finalize")
     graph.add_edge("finalize", END)

@@ -10,12 +10,15 @@ import sqlalchemy.exc
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Status, StatusCode
 
+from agent.inputs import GuardedEmail
 from agent.runner import resume_email, run_email, thread_id_for
 from agent.state import ReviewDecision
+from app.db import Database
 from app.errors import MessageRejected, ModelUnavailable, ToolUnavailable
 from app.models import EmailStatus
 from app.repo import audit, emails, pii_vault, reviews, runs
 from app.services import Services
+from app.settings import Settings
 from app.telemetry import tracer
 from gateway.pii import redact_email
 from gateway.scan import scan_raw
@@ -44,37 +47,12 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
             log.exception("gateway scan of email %s crashed", email_id)
             detail = f"quarantined: the gateway scan failed ({type(exc).__name__}); see the worker log"
             return await _terminal(services, email_id, EmailStatus.QUARANTINED, detail, span)
-        # The agent sees placeholders; the vault keeps the real values, encrypted (gateway/pii.py).
-        seen, entries = redact_email(guarded) if services.settings.pii.enabled else (guarded, {})
-        async with db.transaction() as session:
-            await pii_vault.store(
-                session,
-                email_id=email_id,
-                entries=entries,
-                key=services.settings.pii.vault_key.get_secret_value(),
-            )
-            await emails.set_parsed(
-                session,
-                email_id=email_id,
-                subject=guarded.subject,
-                sender_address=guarded.sender_address,
-                sender_name=guarded.sender_name,
-                sent_at=guarded.sent_at,
-                in_reply_to=guarded.in_reply_to,
-                references=guarded.references,
-                text_body=seen.text,
-                verdict=guarded.verdict.model_dump(mode="json"),
-                conversation_id=await emails.conversation_for(
-                    session,
-                    message_id=guarded.message_id,
-                    in_reply_to=guarded.in_reply_to,
-                    references=guarded.references,
-                ),
-            )
+        seen = await store_scanned(db, services.settings, email_id=email_id, guarded=guarded)
         span.set_attribute("mailspine.guardrail.decision", guarded.verdict.decision)
         if guarded.verdict.decision == "quarantine":
             reason = "quarantined: " + "; ".join(guarded.verdict.reasons)[:900]
             return await _terminal(services, email_id, EmailStatus.QUARANTINED, reason, span)
+        await index_for_history(db, services.settings, email_id)
         try:
             outcome = await run_email(services.graph, services.ctx, seen)
         except (ToolUnavailable, ModelUnavailable):
@@ -88,6 +66,38 @@ async def process_email(services: Services, *, email_id: int, trace: dict[str, s
             )
         span.set_attribute("mailspine.outcome", outcome.status)
         return outcome.status
+
+
+async def store_scanned(
+    db: Database, settings: Settings, *, email_id: int, guarded: GuardedEmail
+) -> GuardedEmail:
+    """Store what the gateway found: the parsed fields, the redacted text, the PII vault. Returns
+    the email as the agent sees it: placeholders instead of personal data (gateway/pii.py), the
+    real values encrypted in the vault."""
+    seen, entries = redact_email(guarded) if settings.pii.enabled else (guarded, {})
+    async with db.transaction() as session:
+        await pii_vault.store(
+            session, email_id=email_id, entries=entries, key=settings.pii.vault_key.get_secret_value()
+        )
+        await emails.set_parsed(
+            session,
+            email_id=email_id,
+            subject=guarded.subject,
+            sender_address=guarded.sender_address,
+            sender_name=guarded.sender_name,
+            sent_at=guarded.sent_at,
+            in_reply_to=guarded.in_reply_to,
+            references=guarded.references,
+            text_body=seen.text,
+            verdict=guarded.verdict.model_dump(mode="json"),
+            conversation_id=await emails.conversation_for(
+                session,
+                message_id=guarded.message_id,
+                in_reply_to=guarded.in_reply_to,
+                references=guarded.references,
+            ),
+        )
+    return seen
 
 
 async def resume_review(services: Services, *, review_id: int, trace: dict[str, str] | None = None) -> str:
@@ -150,6 +160,20 @@ async def give_up(
         log.exception(
             "could not mark email %s (review %s) failed after its last attempt", email_id, review_id
         )
+
+
+async def index_for_history(db: Database, settings: Settings, email_id: int) -> None:
+    """Embed the email's redacted text for the semantic history (tools/history_index.py). Without
+    a model (or on any error but a lost database) the email goes on: the history search falls
+    back to full-text search, and ``mailspine history reindex`` embeds it later."""
+    from tools.history_index import index_email
+
+    try:
+        await index_email(db, email_id=email_id, settings=settings)
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise
+        log.warning("email %s not embedded for the history (%s)", email_id, type(exc).__name__)
 
 
 # SQLSTATE classes of a lost or refused connection: 08 connection exception, 40 transaction

@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import Sampler
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,15 @@ def tracer() -> trace.Tracer:
 
 
 def setup_telemetry(
-    *, service_name: str, database_url: str | None, otlp_endpoint: str | None
+    *, service_name: str, database_url: str | None, otlp_endpoint: str | None, sampler: Sampler | None = None
 ) -> TracerProvider:
-    """Install the global tracer provider (idempotent: the first call wins)."""
+    """Install the global tracer provider (idempotent: the first call wins). ``sampler``: the SDK's
+    default (every span) unless given."""
     global _provider
     with _lock:
         if _provider is not None:
             return _provider
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler)
         if database_url:
             provider.add_span_processor(BatchSpanProcessor(PostgresSpanExporter(database_url, service_name)))
         if otlp_endpoint:

@@ -9,6 +9,7 @@ half done come back through the stalled-job retry (``app.tasks.retry_stalled``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -17,6 +18,7 @@ from app import tasks
 from app.errors import DatabaseError
 from app.poller import run_pollers
 from app.queue import MAINTENANCE_QUEUE
+from app.repo import audit
 from app.services import open_services
 from app.settings import Settings
 
@@ -33,6 +35,17 @@ async def run_worker(
     # Load the guard pipeline (llm-guard, embeddings, corpus) once, before the first job.
     await asyncio.to_thread(configure_default_pipeline, settings, database_url=database_url)
     async with open_services(settings, database_url=database_url) as services:
+        async with services.db.transaction() as session:  # a config.change entry if it changed
+            await audit.record_config(
+                session,
+                component="worker",
+                settings=settings,
+                secret_key=settings.pii.vault_key.get_secret_value(),
+            )
+        # What is loaded by now (llm-guard, the embedding model, torch, the graph) lives as long as
+        # the process: freeze it out of the garbage collector's view, so that a full collection
+        # during a job no longer walks millions of long-lived objects (bench/runtime.py measures it).
+        gc.freeze()
         stop = asyncio.Event()
         pollers = (
             asyncio.create_task(run_pollers(services.db, settings, stop))

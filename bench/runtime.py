@@ -8,15 +8,20 @@ gateway is not part of either figure), the same model and the same CRM (an in-pr
 answering at once, so the CRM's own speed is not part of either figure).
 
 - **bare**: a LangGraph graph with the same nodes (extract, history, plan, risk, act) and the same
-  prompts, model calls, review policy and tools, but no checkpointer, no ledger, no audit log, no
-  budgets, no ``model_calls`` / ``runs`` rows and no spans (telemetry is not set up while it runs).
+  prompts, model calls, review policy and tools (the history node is the production one, its read
+  tools without the shared rate limiter), but no checkpointer, no ledger, no audit log, no budgets,
+  no rate limits, no ``model_calls`` / ``runs`` rows and no spans (a sampler drops every span
+  started on the bare side).
 - **full**: ``agent.runner.run_email`` on the production graph: Postgres checkpoints written
-  synchronously after every step, the side-effect ledger and audit chain, budgets, spans exported
-  to Postgres, the PII vault read at the tool boundary.
+  synchronously after every step, the side-effect ledger and audit chain, budgets, prompt
+  resolution per thread, the shared per-tool rate limits, spans exported to Postgres, the PII vault
+  read at the tool boundary.
 
 Run twice: with the offline model (the overhead is everything) and with the model behind the local
 OpenAI-compatible server answering after ``--latency`` seconds (what a real provider adds). The
-figures are per-email means over sequential emails (concurrency 1), after one warm-up email per side.
+figures are per-email means over sequential emails (concurrency 1), after one warm-up email per side;
+each email goes through both sides back to back, alternating which side goes first, so that a drift
+in the machine's speed during the run reaches both sides alike.
 Checkpoint bytes per finished email are measured on the full run, before and after pruning.
 """
 
@@ -24,17 +29,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import httpx
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from sqlalchemy import text
 
 from agent.checkpoint_stats import threads_bytes
@@ -44,24 +53,26 @@ from agent.graph import build_graph
 from agent.inputs import GuardedEmail
 from agent.models.factory import ModelSet
 from agent.models.offline import OfflineChatModel
+from agent.nodes.history import history as history_node
+from agent.nodes.history import history_block
 from agent.policy import assess
 from agent.prompting import email_block
 from agent.prompts import load_prompt
 from agent.retention import prune_checkpoints
 from agent.runner import run_email, thread_id_for
 from agent.schemas import Extraction
-from agent.state import HistoryItem, RiskAssessment
+from agent.state import EmailState, HistoryItem, RiskAssessment
 from app.db import Database
 from app.ingest import ingest_messages
-from app.repo import emails, pii_vault
+from app.pipeline import index_for_history, store_scanned
+from app.repo import emails
+from app.services import tool_box
 from app.settings import Settings
 from app.telemetry import flush_telemetry, setup_telemetry, shutdown_telemetry
-from gateway.pii import redact_email
 from gateway.scan import scan_raw
 from tools.actions import CrmAddNote, CrmUpsertContact, DraftReply, Plan
 from tools.crm import CrmClient
 from tools.drafts import save_draft
-from tools.history import sender_history
 from tools.mailbox_dir import iter_directory_mailbox
 from tools.pii_boundary import load_entries, restore_model
 
@@ -108,15 +119,20 @@ def bare_graph(model: BaseChatModel, db: Database, crm: CrmClient, settings: Set
             found = found.model_copy(update={"sender_email": email.sender_address})
         return {"extraction": found}
 
+    # The history node itself: its tools read the same tables; the bare context has no rate limiter.
+    bare_ctx = Context(
+        db=db, models=ModelSet(fast=model, strong=model, provider="bare"), crm=crm, settings=settings
+    )
+
     async def history(state: BareState) -> dict[str, Any]:
-        items = await sender_history(db, before_id=state["email"].email_id)
-        return {"history": [HistoryItem.model_validate(i) for i in items]}
+        runtime = Runtime(context=bare_ctx, store=None, stream_writer=lambda _: None, previous=None)
+        return await history_node(cast(EmailState, state), runtime)
 
     async def plan(state: BareState) -> dict[str, Any]:
         extraction = state.get("extraction")
         if extraction is None:
             return {"plan": None}
-        lines = "\n".join(f"- ({h.source} {h.ref}) {h.summary}" for h in state.get("history", [])) or "none"
+        lines = history_block(state.get("history", []))
         found = await ask(
             Plan,
             "plan",
@@ -182,7 +198,8 @@ def bare_graph(model: BaseChatModel, db: Database, crm: CrmClient, settings: Set
 
 
 async def prepare(db: Database, settings: Settings) -> list[GuardedEmail]:
-    """Ingest the mailbox and scan + redact every email once, as the worker would (not timed)."""
+    """Ingest the mailbox; scan, redact, store and index every email once with the worker's own
+    functions (app/pipeline.py). Not timed: the gateway is not part of either figure."""
     from tests.support.stack import DEMO_MAILBOX
 
     report = await ingest_messages(
@@ -193,40 +210,57 @@ async def prepare(db: Database, settings: Settings) -> list[GuardedEmail]:
         async with db.transaction() as session:
             row = await emails.get_email(session, email_id=email_id)
             assert row is not None
-            try:
-                _, guarded = scan_raw(row.raw, email_id=email_id, max_bytes=MAX_BYTES)
-            except Exception:
-                continue
-            if guarded.verdict.decision == "quarantine":
-                continue
-            seen, entries = redact_email(guarded)
-            await pii_vault.store(
-                session, email_id=email_id, entries=entries, key=settings.pii.vault_key.get_secret_value()
-            )
-            await emails.set_parsed(
-                session,
-                email_id=email_id,
-                subject=guarded.subject,
-                sender_address=guarded.sender_address,
-                sender_name=guarded.sender_name,
-                sent_at=guarded.sent_at,
-                in_reply_to=guarded.in_reply_to,
-                references=guarded.references,
-                text_body=seen.text,
-                verdict=guarded.verdict.model_dump(mode="json"),
-            )
+        try:
+            _, guarded = scan_raw(row.raw, email_id=email_id, max_bytes=MAX_BYTES)
+        except Exception:
+            continue
+        if guarded.verdict.decision == "quarantine":
+            continue
+        seen = await store_scanned(db, settings, email_id=email_id, guarded=guarded)
+        await index_for_history(db, settings, email_id)
         prepared.append(seen)
     return prepared
 
 
-async def _timed(items: list[GuardedEmail], run: Callable[[GuardedEmail], Awaitable[Any]]) -> list[float]:
-    await run(items[0])  # warm-up: imports, connections, prepared statements
-    durations = []
-    for email in items[1:]:
-        start = time.perf_counter()
-        await run(email)
-        durations.append((time.perf_counter() - start) * 1000)
-    return durations
+_bare: ContextVar[bool] = ContextVar("bench_bare", default=False)
+
+
+class _FullOnly(Sampler):
+    """Records the full side's spans only: the bare side pays for no span (a dropped span is a
+    non-recording one, which costs next to nothing)."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return SamplingResult(Decision.DROP if _bare.get() else Decision.RECORD_AND_SAMPLE)
+
+    def get_description(self) -> str:
+        return "bench: full side only"
+
+
+Run = Callable[[GuardedEmail], Awaitable[Any]]
+
+
+async def _paired(items: list[GuardedEmail], bare: Run, full: Run) -> tuple[list[float], list[float]]:
+    """Each email through both sides, one after the other, alternating which goes first: both
+    see the machine in the same state (a shared host's speed drifts by tens of percent within a
+    minute), so their ratio is one run's, not two runs'."""
+
+    async def run_bare(email: GuardedEmail) -> None:
+        token = _bare.set(True)
+        try:
+            await bare(email)
+        finally:
+            _bare.reset(token)
+
+    await run_bare(items[0])  # warm-up: imports, connections, prepared statements
+    await full(items[0])
+    durations: dict[str, list[float]] = {"bare": [], "full": []}
+    for i, email in enumerate(items[1:]):
+        sides = [("bare", run_bare), ("full", full)]
+        for side, run in sides if i % 2 == 0 else reversed(sides):
+            start = time.perf_counter()
+            await run(email)
+            durations[side].append((time.perf_counter() - start) * 1000)
+    return durations["bare"], durations["full"]
 
 
 @dataclass
@@ -245,21 +279,28 @@ def _side(durations: list[float]) -> Side:
 async def compare(
     url: str, *, model: BaseChatModel, provider: str, count: int | None, telemetry: bool
 ) -> dict[str, Any]:
-    """One bare run, then one full run, over the same emails (``url`` is a fresh database)."""
+    """Both sides over the same emails, interleaved (``url`` is a fresh database)."""
     settings = Settings(env="test", database_url=url, crm_token="bench", _env_file=None)
     db = Database(url)
     crm = CrmClient(base_url="http://crm.bench", token="bench", timeout_s=10, transport=fake_crm())
     try:
         items = (await prepare(db, settings))[: (count or 10**6) + 1]
+        gc.freeze()  # as the worker does once it has loaded everything (app/worker.py)
         bare_graph_ = bare_graph(model, db, crm, settings)
-        bare = _side(await _timed(items, lambda email: bare_graph_.ainvoke({"email": email})))
-        if telemetry:  # after the bare run, so that it pays for no spans at all
-            setup_telemetry(service_name="mailspine-bench", database_url=url, otlp_endpoint=None)
+        if telemetry:
+            setup_telemetry(
+                service_name="mailspine-bench", database_url=url, otlp_endpoint=None, sampler=_FullOnly()
+            )
         models = ModelSet(fast=model, strong=model, provider=provider, endpoint="bench")
         async with open_checkpointer(url) as saver:
-            ctx = Context(db=db, models=models, crm=crm, settings=settings)
+            ctx = Context(db=db, models=models, crm=crm, settings=settings, tools=tool_box(settings, db))
             graph = build_graph(saver)
-            full = _side(await _timed(items, lambda email: run_email(graph, ctx, email)))
+            bare_ms, full_ms = await _paired(
+                items,
+                lambda email: bare_graph_.ainvoke({"email": email}),
+                lambda email: run_email(graph, ctx, email),
+            )
+        bare, full = _side(bare_ms), _side(full_ms)
         flush_telemetry()
         async with db.transaction() as session:
             rows = await session.execute(

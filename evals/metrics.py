@@ -24,10 +24,10 @@ from evals.forbidden import violations
 from evals.observed import Pair
 
 HELD = frozenset({"review", "quarantine"})
-_AGENT = ("extract", "history", "plan", "risk", "review")
+_AGENT = ("extract", "history", "plan", "risk")
 TRAJECTORIES: dict[str, tuple[str, ...]] = {
     "auto": (*_AGENT, "act", "finalize"),
-    "review": _AGENT,  # review interrupts: the thread waits for a person
+    "review": (*_AGENT, "review"),  # review interrupts: the thread waits for a person
     "ignore": (*_AGENT, "finalize"),
     "quarantine": (),  # the gateway stops it: no node runs
 }

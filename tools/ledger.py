@@ -1,7 +1,7 @@
 """Every side effect goes through here: exactly once per (thread, node, effect, payload).
 
-1. Look the key up: a recorded success is returned as is (a replay after a crash).
-2. Record the intent (committed) before the call; the row counts the attempts.
+1. Record the intent (committed) before the call, in one statement; the row counts the attempts.
+2. A key that already succeeded is left as it is and its recorded result returned (a replay).
 3. Call the tool with the key and the attempt number. Attempt > 1 means an earlier attempt's
    outcome is unknown (it crashed between 2 and 4): the tool reconciles with the remote system
    before acting (the CRM answers a repeated ``Idempotency-Key`` from its own record; the SMTP
@@ -46,11 +46,7 @@ async def run_effect(
     key = idempotency_key(thread_id=thread_id, node=node, effect=effect, payload_digest=digest)
     span = trace.get_current_span()
     async with db.transaction() as session:
-        existing = await ledger.get_effect(session, idempotency_key=key)
-        if existing is not None and existing.status == "succeeded":
-            span.add_event("ledger.replay", {"mailspine.effect": effect})
-            return key, "replayed", dict(existing.result or {})
-        row = await ledger.record_intent(
+        attempt = await ledger.record_intent(
             session,
             idempotency_key=key,
             thread_id=thread_id,
@@ -59,11 +55,11 @@ async def run_effect(
             payload=payload.model_dump(mode="json"),
             payload_hash=digest,
         )
-        # get_effect put the row in this session's identity map, and an ORM upsert's RETURNING does
-        # not refresh a mapped object: without this, a retry read the previous attempt number (1
-        # on the first retry), so the SMTP sender skipped its Sent-folder check and sent again.
-        await session.refresh(row)
-        attempt = row.attempts
+        if attempt is None:  # it succeeded before (a replay after a crash): return what it returned
+            existing = await ledger.get_effect(session, idempotency_key=key)
+            assert existing is not None
+            span.add_event("ledger.replay", {"mailspine.effect": effect})
+            return key, "replayed", dict(existing.result or {})
     crash_point("ledger.before_call", thread_id=thread_id, effect=effect, attempt=attempt)
     try:
         result = await call(key, attempt)
@@ -81,5 +77,6 @@ async def run_effect(
             subject_type="thread",
             subject_id=thread_id,
             details={"idempotency_key": key, "payload_hash": digest, "attempt": attempt, "result": result},
+            payload_sha256=digest,
         )
     return key, "succeeded", result

@@ -25,8 +25,14 @@ async def record_intent(
     action: str,
     payload: dict[str, Any],
     payload_hash: str,
-) -> SideEffect:
-    """Insert the intent (or bump the attempt count of an existing one) and return the row."""
+) -> int | None:
+    """Insert the intent, or count one more attempt of an unfinished one; return the attempt
+    number (1 for the first). ``None`` when the effect already succeeded: nothing is changed and
+    the caller replays the recorded result (``get_effect``).
+
+    One statement returning a column, not the mapped row: a RETURNING of the entity handed back
+    a stale identity-map copy on a retry (the previous attempt number).
+    """
     stmt = (
         insert(SideEffect)
         .values(
@@ -42,10 +48,12 @@ async def record_intent(
         .on_conflict_do_update(
             index_elements=[SideEffect.idempotency_key],
             set_={"attempts": SideEffect.attempts + 1, "updated_at": func.now()},
+            where=SideEffect.status != "succeeded",
         )
-        .returning(SideEffect)
+        .returning(SideEffect.attempts)
     )
-    return (await session.execute(stmt)).scalar_one()
+    attempt: int | None = (await session.execute(stmt)).scalar_one_or_none()
+    return attempt
 
 
 async def record_result(
