@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from app.cli_eval_gate import eval_baseline, eval_gate
+from app.cli_history import history_cli
+from app.cli_online import online_cli
+from app.cli_prompts import prompts_cli
+from app.cli_tools import tools_cli
 from app.errors import MailspineError
 from app.settings import Settings, get_settings
 
@@ -39,6 +44,9 @@ users_cli = typer.Typer(help="Gateway users: reviewers, admins and auditors.", n
 keys_cli = typer.Typer(help="Service API keys (msk_...).", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(prompts_cli, name="prompts")
+cli.add_typer(tools_cli, name="tools")
+cli.add_typer(history_cli, name="history")
 
 
 def _boot(role: str) -> tuple[Settings, str]:
@@ -228,26 +236,38 @@ def mailbox_backfill(
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain; exit 1 if any row was modified or removed."""
+def audit_verify(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Check the audit log's hash chain and its anchor; exit 1 naming each modified, removed or
+    reordered row."""
+    import dataclasses
+    import json
+
     from app.db import Database
-    from app.repo.audit import verify_chain
+    from app.repo.audit import AuditReport, verify_log
 
     _, url = _boot("audit")
 
-    async def run() -> tuple[int, int | None]:
+    async def run() -> AuditReport:
         db = Database(url)
         try:
             async with db.transaction() as session:
-                return await verify_chain(session)
+                return await verify_log(session)
         finally:
             await db.dispose()
 
-    checked, broken = asyncio.run(run())
-    if broken is not None:
-        typer.echo(f"audit chain BROKEN at row {broken} (after {checked} good rows)", err=True)
+    report = asyncio.run(run())
+    if json_out:
+        typer.echo(json.dumps({"ok": report.ok, **dataclasses.asdict(report)}, indent=2))
+    else:
+        for problem in report.problems:
+            where = f"row {problem.row}" if problem.row is not None else "log"
+            typer.echo(f"{where}: {problem.kind}: {problem.detail}", err=True)
+        state = "intact" if report.ok else f"BROKEN ({len(report.problems)} problem(s))"
+        typer.echo(f"audit log {state}: {report.rows} rows, last row {report.last_id}, head {report.head}")
+    if not report.ok:
         raise typer.Exit(1)
-    typer.echo(f"audit chain intact: {checked} rows")
 
 
 @emails_cli.command("retry")
@@ -501,6 +521,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (msk_<i
 
 eval_cli = typer.Typer(help="Offline evaluation of the agent on a labelled dataset.", no_args_is_help=True)
 cli.add_typer(eval_cli, name="eval")
+eval_cli.add_typer(online_cli, name="online")
 
 
 @eval_cli.command("run")
@@ -510,6 +531,10 @@ def eval_run(
     ] = None,
     prompt: Annotated[
         list[str] | None, typer.Option(help="Pin a prompt version, name@version (repeatable)")
+    ] = None,
+    prompt_file: Annotated[
+        list[Path] | None,
+        typer.Option(help="Pin a prompt version from a YAML file outside agent/prompts (repeatable)"),
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model for both tiers (overrides MAILSPINE_MODEL)")
@@ -524,10 +549,11 @@ def eval_run(
     import json
 
     from app.db import resolve_database_url
+    from evals.gate_io import register_prompt_file
+    from evals.gate_io import write_baseline as save_baseline
     from evals.golden import GOLDEN, GoldenError
-    from evals.report import load_baseline, render_markdown
-    from evals.report import write_baseline as save_baseline
-    from evals.runner import EvalRequest, parse_pins, run_eval
+    from evals.report import BASELINE, load_baseline, render_markdown
+    from evals.runner import EvalRequest, parse_pins, register_stored_pins, run_eval
 
     # A model named here also satisfies a real provider that has no MAILSPINE_MODEL configured.
     settings = Settings(model=model) if model else get_settings()
@@ -540,15 +566,19 @@ def eval_run(
     )
     logging.getLogger("evals").setLevel(settings.log_level.upper())
     logging.getLogger("app.pipeline").setLevel(logging.ERROR)
-    if write_baseline and (limit or prompt or model or (dataset and dataset.resolve() != GOLDEN)):
+    if write_baseline and (
+        limit or prompt or prompt_file or model or (dataset and dataset.resolve() != GOLDEN)
+    ):
         typer.echo(
             "error: --write-baseline records a full default run (no --dataset/--limit/--prompt/--model)",
             err=True,
         )
         raise typer.Exit(2)
+    # A draft (a version stored only in the registry) is read from this deployment's database.
+    asyncio.run(register_stored_pins(resolve_database_url(settings), prompt or []))
     request = EvalRequest(
         dataset=dataset or GOLDEN,
-        prompts=parse_pins(prompt or []),
+        prompts=parse_pins([*(prompt or []), *(register_prompt_file(p) for p in prompt_file or [])]),
         model=model,
         limit=limit,
         keep_db=keep_db,
@@ -560,8 +590,12 @@ def eval_run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     if write_baseline:
-        save_baseline(report)
+        save_baseline(report, BASELINE, previous=load_baseline())  # keeps the gate's tolerances
     typer.echo(json.dumps(report, indent=2) if json_out else render_markdown(report, load_baseline()))
+
+
+eval_cli.command("gate")(eval_gate)
+eval_cli.command("baseline")(eval_baseline)
 
 
 @cli.command()

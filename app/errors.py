@@ -16,9 +16,13 @@
     │   │   └── ModelRejected     400 / 401 / 403 / 404 / content filter: fails fast, never retried
     │   ├── BudgetExceeded        a per-email or daily budget is spent (the email goes to review)
     │   └── ReviewConflict        a decision does not match the pending review (stale hash, decided)
+    ├── PromptRegistryError       agent/prompts/registry.py: a released file edited in place, a
+    │                             promotion without a passing eval run, an unknown version
     └── ToolError                 a tool call failed
         ├── ToolAuthError         the tool's credential is missing, invalid or lacks a scope
+        ├── ToolNotAllowed        tools/base.py: a node called a tool it is not bound to (never retried)
         └── ToolUnavailable       the remote system is unreachable or timed out (outcome may be unknown)
+            └── RateLimited       tools/base.py: no token in the tool's shared bucket in time (retried)
 
 Errors are never swallowed: a per-email failure is recorded on the email and the run, logged,
 and the batch moves on.

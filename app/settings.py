@@ -16,8 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import ConfigurationError
 from app.settings_auth import AuthSettings
 from app.settings_guard import GuardSettings
+from app.settings_history import HistorySettings
 from app.settings_llm import LlmSettings
+from app.settings_online import OnlineSettings
 from app.settings_pii import PiiSettings
+from app.settings_tools import ToolSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,6 +125,7 @@ class Settings(BaseSettings):
     crm_timeout_s: float = 10.0
     crm_host: str = "127.0.0.1"
     crm_port: int = 8090
+    tools: ToolSettings = Field(default_factory=ToolSettings)  # MAILSPINE_TOOLS__*: credentials, rates
 
     # --- runtime: models and policy ---
     # A real provider takes three variables, e.g. MAILSPINE_MODEL_PROVIDER=openai,
@@ -143,6 +147,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    online: OnlineSettings = Field(default_factory=OnlineSettings)  # MAILSPINE_ONLINE__*: evals, shadows
+    history: HistorySettings = Field(default_factory=HistorySettings)  # MAILSPINE_HISTORY__*: history tools
 
     # --- worker ---
     worker_concurrency: int = 4

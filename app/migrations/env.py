@@ -9,7 +9,10 @@ import app.models_auth
 import app.models_eval
 import app.models_guard
 import app.models_llm
-import app.models_pii  # noqa: F401  (their tables join Base.metadata)
+import app.models_online
+import app.models_pii
+import app.models_prompts
+import app.models_tools  # noqa: F401  (their tables join Base.metadata)
 from app.models import Base
 
 config = context.config
