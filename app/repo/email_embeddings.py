@@ -100,12 +100,13 @@ async def get_vector(session: AsyncSession, *, email_id: int, kind: Backend) -> 
 
 
 async def missing(session: AsyncSession, *, after_id: int, limit: int) -> list[Email]:
-    """Emails with redacted text and no embedding yet, oldest first, after ``after_id``."""
+    """Emails with (non-empty) redacted text and no embedding yet, oldest first, after ``after_id``."""
     stmt = (
         select(Email)
         .where(
             Email.id > after_id,
             Email.text_body.is_not(None),
+            Email.text_body != "",  # nothing to embed (an attachment-only email): never "missing"
             Email.status != EmailStatus.QUARANTINED,
             ~select(_EE.c.email_id).where(_EE.c.email_id == Email.id).exists(),
         )
@@ -120,7 +121,8 @@ async def count_missing(session: AsyncSession) -> int:
         (
             await session.execute(
                 text(
-                    "SELECT count(*) FROM emails e WHERE e.text_body IS NOT NULL AND e.status <> :q "
+                    "SELECT count(*) FROM emails e WHERE e.text_body IS NOT NULL AND e.text_body <> '' "
+                    "AND e.status <> :q "
                     "AND NOT EXISTS (SELECT 1 FROM email_embeddings ee WHERE ee.email_id = e.id)"
                 ),
                 {"q": EmailStatus.QUARANTINED.value},
