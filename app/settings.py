@@ -160,6 +160,7 @@ class Settings(BaseSettings):
     # --- dashboard ---
     dashboard_port: int = 8501
     gateway_url: str = ""  # empty: http://{api_host}:{api_port}
+    review_sla_hours: float = Field(default=4.0, gt=0)  # the review queue flags older pending reviews
 
     # --- telemetry ---
     otel_service_name: str = "mailspine"

@@ -1,9 +1,9 @@
 """The reviewer dashboard: ``streamlit run dashboard/app.py`` (or ``mailspine dashboard``).
 
-A thin client of the gateway HTTP API; it never touches the database. Pages live in
-``dashboard/views/`` and are registered with ``st.navigation`` (paths relative to this file). The
-folder must not be called ``pages/``: Streamlit would then switch to its legacy multipage mode and
-run page files directly, skipping the sign-in gate in this script.
+A thin client of the gateway HTTP API; it never touches the database. This script is the router:
+signed out, the only page is Sign in; signed in, ``st.navigation`` gets the pages of
+``dashboard/nav.py`` that the person's scopes allow (one module per page under ``dashboard/views/``;
+adding a page is one line in ``nav.PAGES``).
 """
 
 from __future__ import annotations
@@ -20,18 +20,21 @@ sys.path.insert(0, _REPO_ROOT)
 
 import streamlit as st  # noqa: E402
 
+from dashboard import nav  # noqa: E402
 from dashboard.session import current_client, show_notice, sign_out  # noqa: E402
+
+
+def _page(page: nav.Page) -> st.Page:
+    return st.Page(page.path, title=page.title, icon=page.icon)
+
 
 st.set_page_config(page_title="mailspine", page_icon="✉️", layout="wide")
 
 client = current_client()
 if client is None:
-    pages = [st.Page("views/sign_in.py", title="Sign in", icon="🔑")]
+    pages = [_page(nav.SIGN_IN)]
 else:
-    pages = [
-        st.Page("views/reviews.py", title="Review queue", icon="📝", default=True),
-        st.Page("views/emails.py", title="Emails", icon="📬"),
-    ]
+    pages = [_page(page) for page in nav.visible_pages(client.scopes)]
     with st.sidebar:
         who = f"{client.identity} ({client.role})" if client.role else client.identity
         st.caption(f"Signed in as {who} to {client.base_url}")

@@ -70,6 +70,7 @@ class GatewayClient:
         self._expires_at = 0.0
         self.identity = "API key" if api_key else ""
         self.role: str | None = None
+        self.scopes: frozenset[str] = frozenset()  # filled by ``load_principal``
 
     @classmethod
     def sign_in(
@@ -149,6 +150,14 @@ class GatewayClient:
     def me(self) -> JSON:
         result: JSON = self._request("GET", "/v1/auth/me")
         return result
+
+    def load_principal(self) -> None:
+        """Ask the gateway who this client is: role, scopes and, for an API key, the key's name."""
+        who = self.me()
+        self.role = who.get("role")
+        self.scopes = frozenset(str(s) for s in who.get("scopes", []))
+        if who.get("kind") == "key":
+            self.identity = f"API key {who.get('name', '')}".strip()
 
     def stats(self) -> JSON:
         result: JSON = self._request("GET", "/v1/stats")

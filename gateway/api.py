@@ -1,6 +1,7 @@
 """The gateway's HTTP API (FastAPI). HTTP status codes appear only in this package.
 
-Routers: ``routes_auth`` (sign-in), ``routes_admin`` (users, keys), ``routes_ingest`` (push);
+Routers: ``routes_auth`` (sign-in), ``routes_admin`` (users, keys), ``routes_ingest`` (push); the dashboard's
+``routes_runs``, ``routes_traces``, ``routes_evals``, ``routes_prompts``, ``routes_quality``;
 the review, email and stats routes are here. Who may call what: ``gateway.auth``.
 """
 
@@ -25,7 +26,16 @@ from app.queue import RESUME_REVIEW, enqueue, queue_depth
 from app.repo import audit, emails, pii_vault, reviews, runs
 from app.settings import Settings
 from app.telemetry import tracer
-from gateway import routes_admin, routes_auth, routes_ingest
+from gateway import (
+    routes_admin,
+    routes_auth,
+    routes_evals,
+    routes_ingest,
+    routes_prompts,
+    routes_quality,
+    routes_runs,
+    routes_traces,
+)
 from gateway.auth import EmailReader, ReviewReader, ReviewWriter, StatsReader
 from gateway.auth_oidc import OidcVerifier
 from gateway.pii import restore
@@ -106,6 +116,8 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
     routes_auth.register(app)
     routes_admin.register(app)
     routes_ingest.register(app, max_body_size=settings.auth.max_ingest_bytes)
+    for dashboard_routes in (routes_runs, routes_traces, routes_evals, routes_prompts, routes_quality):
+        dashboard_routes.register(app)  # the dashboard API (docs/architecture.md, "Dashboard API")
 
     @app.get("/health")
     async def health() -> dict[str, str]:

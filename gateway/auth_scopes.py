@@ -18,9 +18,9 @@ SCOPE_HELP: dict[Scope, str] = {
     "ingest": "push raw messages (POST /v1/messages)",
     "review:read": "list and read reviews",
     "review:write": "approve or reject reviews",
-    "emails:read": "list emails and their status",
-    "stats:read": "read pipeline statistics",
-    "admin": "manage users and API keys",
+    "emails:read": "list emails and their status; runs, timelines and traces",
+    "stats:read": "read pipeline statistics, quality and cost, eval runs and prompt versions",
+    "admin": "manage users and API keys; draft, promote and roll back prompts",
 }
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {

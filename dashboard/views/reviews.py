@@ -1,13 +1,20 @@
-"""Review queue: pending high-stakes plans, oldest first; approve (optionally edited) or reject.
+"""Review queue: pending high-stakes plans, oldest first, with their age against the review SLA
+(``MAILSPINE_REVIEW_SLA_HOURS``) and filters by intent, sender and reason; approve (optionally
+edited) or reject. Without the ``review:write`` scope (auditors) the page is read-only.
 
 The email and everything derived from it is hostile data: it is rendered as plain text only.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import streamlit as st
 
+from app.settings import get_settings
+from dashboard import review_queue
 from dashboard.client import GatewayClient, GatewayError
+from dashboard.nav import DECIDE_SCOPE
 from dashboard.plan_view import JSON, age, current_bodies, edited_plan, render_plan
 from dashboard.session import explain, notify, require_client
 
@@ -19,13 +26,29 @@ def _label(review: JSON) -> str:
     return f"#{review['id']} · {review.get('sender') or '?'} · {subject}"
 
 
-def _queue(reviews: list[JSON]) -> None:
+def _filters(reviews: list[JSON]) -> review_queue.QueueFilter:
+    intents, reasons = review_queue.choices(reviews)
+    columns = iter(st.columns(3 if intents else 2))
+    picked_intents: list[str] = []
+    if intents:  # shown only when the gateway's rows carry an intent
+        picked_intents = next(columns).multiselect("Intent", intents, key="queue_intent")
+    picked_reasons = next(columns).multiselect("Reason", reasons, key="queue_reason")
+    sender = next(columns).text_input("Sender contains", key="queue_sender")
+    return review_queue.QueueFilter(
+        intents=frozenset(picked_intents), reasons=frozenset(picked_reasons), sender=sender
+    )
+
+
+def _queue(reviews: list[JSON], *, sla_hours: float, now: datetime) -> None:
+    with_intent = any(r.get("intent") for r in reviews)
     rows = [
         {
             "id": r["id"],
-            "age": age(r["created_at"]),
+            "age": age(r["created_at"], now),
+            "SLA": "overdue" if review_queue.overdue(r, sla_hours=sla_hours, now=now) else "ok",
             "sender": r.get("sender") or "",
             "subject": r.get("subject") or "",
+            **({"intent": r.get("intent") or ""} if with_intent else {}),
             "reasons": ", ".join(r.get("reasons", [])),
         }
         for r in reviews
@@ -65,7 +88,7 @@ def _reason_key(review_id: int) -> str:
     return f"reject_reason_{review_id}"
 
 
-def _detail(client: GatewayClient, review: JSON) -> None:
+def _detail(client: GatewayClient, review: JSON, *, can_decide: bool) -> None:
     st.subheader(f"Review #{review['id']}")
     st.text("Why it needs review:\n" + "\n".join(f"- {r}" for r in review.get("reasons", [])))
     left, right = st.columns(2)
@@ -80,6 +103,9 @@ def _detail(client: GatewayClient, review: JSON) -> None:
         st.json(review.get("extraction") or {}, expanded=False)
     st.markdown("**Proposed plan**")
     render_plan(review["id"], review["payload"]["plan"])
+    if not can_decide:
+        st.info(f"Read-only: deciding a review needs the {DECIDE_SCOPE} scope (a reviewer or admin account).")
+        return
     approve_col, reject_col = st.columns(2)
     approve_col.button("Approve", type="primary", key="approve", on_click=_approve, args=(client, review))
     reject_col.text_input("Reason for rejecting", key=_reason_key(review["id"]))
@@ -98,11 +124,22 @@ if not pending:
     st.info("No reviews are waiting. 🎉")
     st.stop()
 
-_queue(pending)
-by_id = {r["id"]: r for r in pending}
+sla_hours = get_settings().review_sla_hours
+now = datetime.now(UTC)
+late = sum(review_queue.overdue(r, sla_hours=sla_hours, now=now) for r in pending)
+waiting, over = st.columns(2)
+waiting.metric("pending", len(pending))
+over.metric(f"older than the {sla_hours:g} h SLA", late)
+shown = review_queue.apply(pending, _filters(pending))
+if not shown:
+    st.info(f"None of the {len(pending)} pending reviews match the filters.")
+    st.stop()
+_queue(shown, sla_hours=sla_hours, now=now)
+by_id = {r["id"]: r for r in shown}
 gone = st.session_state.get(PICK_KEY)
 if gone is not None and gone not in by_id:
-    st.info(f"Review #{gone} is no longer pending: it was decided elsewhere.")
+    if all(r["id"] != gone for r in pending):
+        st.info(f"Review #{gone} is no longer pending: it was decided elsewhere.")
     st.session_state.pop(PICK_KEY, None)
 picked = st.selectbox("Open a review", list(by_id), format_func=lambda i: _label(by_id[i]), key=PICK_KEY)
 if picked is not None:
@@ -111,4 +148,4 @@ if picked is not None:
     except GatewayError as exc:
         st.error(explain(exc))
     else:
-        _detail(client, detail)
+        _detail(client, detail, can_decide=DECIDE_SCOPE in client.scopes)

@@ -9,19 +9,29 @@ import streamlit as st
 
 from app.settings import get_settings
 from dashboard.client import GatewayClient, GatewayError
+from dashboard.nav import visible_pages
 from dashboard.session import explain, sign_in
 
 
+def _refuse(client: GatewayClient, message: str) -> None:
+    client.logout()
+    client.close()
+    st.error(f"Sign-in failed. {message}")
+
+
 def _finish(client: GatewayClient) -> None:
+    """The same check for both ways in: who is this, and may they use any page of the dashboard?"""
     try:
-        client.stats()  # the same check for both ways in: may this identity read the dashboard?
+        client.load_principal()
     except GatewayError as exc:
-        client.logout()
-        client.close()
-        st.error(f"Sign-in failed. {explain(exc)}")
-    else:
-        sign_in(client)
-        st.rerun()
+        _refuse(client, explain(exc))
+        return
+    if not visible_pages(client.scopes):
+        held = ", ".join(sorted(client.scopes)) or "none"
+        _refuse(client, f"This identity may use no page of the dashboard (its scopes: {held}).")
+        return
+    sign_in(client)
+    st.rerun()
 
 
 settings = get_settings()

@@ -50,6 +50,22 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/keys"): "admin",
     ("POST", "/v1/admin/keys"): "admin",
     ("DELETE", "/v1/admin/keys/{key_id}"): "admin",
+    # The dashboard API (gateway/routes_runs.py, routes_traces, routes_evals, routes_prompts, routes_quality).
+    ("GET", "/v1/runs"): "emails:read",
+    ("GET", "/v1/emails/{email_id}/timeline"): "emails:read",
+    ("GET", "/v1/traces/{trace_id}"): "emails:read",
+    ("GET", "/v1/evals/runs"): "stats:read",
+    ("GET", "/v1/evals/runs/{eval_run_id}"): "stats:read",
+    ("GET", "/v1/evals/diff"): "stats:read",
+    ("GET", "/v1/prompts"): "stats:read",
+    ("GET", "/v1/prompts/{name}/diff"): "stats:read",
+    ("GET", "/v1/prompts/{name}/{version}"): "stats:read",
+    ("POST", "/v1/prompts/{name}/drafts"): "admin",
+    ("POST", "/v1/prompts/{name}/promote"): "admin",
+    ("POST", "/v1/prompts/{name}/rollback"): "admin",
+    ("GET", "/v1/quality/online"): "stats:read",
+    ("GET", "/v1/quality/cost"): "stats:read",
+    ("GET", "/v1/quality/ops"): "stats:read",
 }
 NOT_CHECKED = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
@@ -111,8 +127,20 @@ async def _request(
         body["json"] = {"active": True}
     elif path == "/v1/admin/keys" and method == "POST":
         body["json"] = {"name": "matrix", "scopes": ["stats:read"]}
+    elif path == "/v1/evals/diff":
+        body["params"] = {"a": 999999999, "b": 999999998}
+    elif path == "/v1/prompts/{name}/diff":
+        body["params"] = {"v1": "1.0.0", "v2": "1.0.0"}
+    elif path.endswith("/drafts"):  # an unknown base version: 404 once let in, nothing stored
+        body["json"] = {"base_version": "999.0.0", "content": {"name": "plan"}}
+    elif path.endswith("/promote"):  # no such eval run: refused (409) once let in, nothing moves
+        body["json"] = {"version": "1.0.0", "label": "staging", "eval_run_id": 999999999}
+    elif path.endswith("/rollback"):  # no staging label to roll back: 400 once let in
+        body["json"] = {"label": "staging"}
     concrete = path.replace("{review_id}", "999999999").replace("{user_id}", "999999999")
-    concrete = concrete.replace("{key_id}", "999999999")
+    concrete = concrete.replace("{key_id}", "999999999").replace("{email_id}", "999999999")
+    concrete = concrete.replace("{eval_run_id}", "999999999").replace("{trace_id}", "0" * 32)
+    concrete = concrete.replace("{name}", "plan").replace("{version}", "1.0.0")
     return await client.request(method, concrete, headers=headers, **body)
 
 

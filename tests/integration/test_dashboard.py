@@ -217,11 +217,18 @@ def test_api_key_sign_in_in_dev(gateway_url: str, review_id: int) -> None:
     assert review_id in list(at.dataframe[0].value["id"])
 
 
-async def test_auditor_reads_but_cannot_decide(gateway_url: str, db: Database, review_id: int) -> None:
-    at = _open(_sign_in(gateway_url, await make_user(db, "auditor")), review_id)
-    at.button(key="approve").click().run()
-    assert not at.exception
-    assert any("not allowed" in e.value for e in at.error)
+async def test_auditor_reads_but_cannot_decide(
+    gateway_url: str, database_url: str, db: Database, review_id: int
+) -> None:
+    auditor = await make_user(db, "auditor")
+    at = _open(_sign_in(gateway_url, auditor), review_id)
+    assert at.subheader[0].value == f"Review #{review_id}"  # the auditor reads the review
+    assert not [b for b in at.button if b.key in ("approve", "reject")]  # and has no decision buttons
+    assert any("Read-only" in i.value and "review:write" in i.value for i in at.info)
+    with GatewayClient.sign_in(gateway_url, auditor, PASSWORD) as client, pytest.raises(GatewayError) as err:
+        client.decide(review_id, "approve", payload_hash(PAYLOAD["plan"]))  # the gateway refuses it too
+    assert err.value.status == 403
+    assert _db_row(database_url, "SELECT status FROM reviews WHERE id = %s", review_id)[0] == "pending"
 
 
 def test_every_page_renders(gateway_url: str, database_url: str, reviewer: str, review_id: int) -> None:
