@@ -43,7 +43,11 @@ async def create_review(
 async def get_review(session: AsyncSession, *, review_id: int, for_update: bool = False) -> Review | None:
     stmt = select(Review).where(Review.id == review_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        # populate_existing: a row read earlier in this session sits in its identity map, and a
+        # locking read would otherwise hand back that stale copy. The decision route reads the
+        # review first, so a decision another reviewer committed in between looked "pending" and
+        # was overwritten (seen in CI: both decisions answered 200).
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
