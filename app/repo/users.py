@@ -143,6 +143,7 @@ async def lock_refresh_token(
         .join(User, User.id == AuthSession.user_id)
         .where(RefreshToken.token_hash == token_hash)
         .with_for_update(of=RefreshToken)
+        .execution_options(populate_existing=True)  # a locking read is never a stale cached copy
     )
     row = (await session.execute(stmt)).one_or_none()
     return (row[0], row[1], row[2]) if row else None
