@@ -194,6 +194,15 @@ class GatewayClient:
         result: list[JSON] = self._request("GET", "/v1/emails", params=params)
         return result
 
+    def get(self, path: str, **params: Any) -> Any:
+        """``GET path`` of the gateway as the signed-in identity (the pages' read routes:
+        docs/architecture.md, "Dashboard API"); parameters that are None are left out."""
+        return self._request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: JSON) -> Any:
+        """``POST path`` with a JSON body as the signed-in identity."""
+        return self._request("POST", path, json=body)
+
     def close(self) -> None:
         self._http.close()
 
