@@ -32,6 +32,10 @@ SIGN_IN = Page("views/sign_in.py", "Sign in", ":material/login:", frozenset())
 PAGES: tuple[Page, ...] = (
     Page("views/reviews.py", "Review queue", ":material/rate_review:", frozenset({"review:read"})),
     Page("views/emails.py", "Emails", ":material/mail:", frozenset({"emails:read", "stats:read"})),
+    Page("views/runs.py", "Runs", ":material/timeline:", frozenset({"emails:read"})),
+    Page("views/traces.py", "Traces", ":material/account_tree:", frozenset({"emails:read"})),
+    Page("views/evals.py", "Evals", ":material/science:", frozenset({"stats:read"})),
+    Page("views/quality.py", "Quality and cost", ":material/monitoring:", frozenset({"stats:read"})),
 )
 
 # Inside a visible page, an action that needs more than reading (the page hides it without this scope).

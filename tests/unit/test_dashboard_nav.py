@@ -24,19 +24,20 @@ def _titles(scopes: set[str]) -> list[str]:
 
 
 def test_pages_follow_the_scopes() -> None:
-    assert _titles(REVIEWER) == _titles(ADMIN) == _titles(AUDITOR) == ["Review queue", "Emails"]
+    assert _titles(REVIEWER) == _titles(ADMIN) == _titles(AUDITOR) == [p.title for p in PAGES]
     assert _titles({"review:read"}) == ["Review queue"]
-    assert _titles({"emails:read"}) == []  # the Emails page also needs stats:read
-    assert _titles({"emails:read", "stats:read"}) == ["Emails"]
+    assert _titles({"emails:read"}) == ["Runs", "Traces"]  # the Emails page also needs stats:read
+    assert _titles({"emails:read", "stats:read"})[0] == "Emails"
+    assert _titles({"stats:read"}) == ["Evals", "Quality and cost"]
     assert _titles({"ingest"}) == [] and _titles(set()) == []
     assert DECIDE_SCOPE in REVIEWER and DECIDE_SCOPE not in AUDITOR
 
 
 def test_a_new_page_is_one_entry() -> None:
-    runs = Page("views/runs.py", "Runs", ":material/timeline:", frozenset({"runs:read"}))
-    pages = (*PAGES, runs)
-    assert [p.title for p in visible_pages({*REVIEWER, "runs:read"}, pages)][-1] == "Runs"
-    assert "Runs" not in [p.title for p in visible_pages(REVIEWER, pages)]
+    extra = Page("views/extra.py", "Extra", ":material/timeline:", frozenset({"extra:read"}))
+    pages = (*PAGES, extra)
+    assert [p.title for p in visible_pages({*REVIEWER, "extra:read"}, pages)][-1] == "Extra"
+    assert "Extra" not in [p.title for p in visible_pages(REVIEWER, pages)]
 
 
 def test_every_page_module_exists() -> None:
