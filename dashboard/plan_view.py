@@ -1,6 +1,8 @@
-"""Rendering a review's proposed plan, with an editable body for each drafted reply.
+"""Rendering a review's proposed plan, with an editable body for each drafted reply, and the history
+the agent planned with.
 
-Everything in a plan came from a model that read hostile email, so it is shown as plain text only.
+Everything in a plan or a history summary came from hostile email (or a model that read it), so it is
+shown as plain text only.
 """
 
 from __future__ import annotations
@@ -27,6 +29,25 @@ def age(created_at: str, now: datetime | None = None) -> str:
     return f"{hours}h {mins}m" if hours else f"{mins}m"
 
 
+HISTORY_COLUMNS = ("source", "via", "ref", "summary")
+
+
+def history_rows(payload: JSON) -> list[dict[str, str]] | None:
+    """The history items of a review payload as table rows of strings (columns ``HISTORY_COLUMNS``).
+
+    ``None`` when the payload has no history: reviews created before the review node recorded it.
+    An empty list means the agent looked and found nothing, which the page must say differently.
+    """
+    items = payload.get("history")
+    if not isinstance(items, list):
+        return None
+    return [
+        {column: str(item.get(column) or "") for column in HISTORY_COLUMNS}
+        for item in items
+        if isinstance(item, dict)
+    ]
+
+
 def body_key(review_id: int, index: int) -> str:
     return f"reply_body_{review_id}_{index}"
 
@@ -47,8 +68,8 @@ def render_plan(review_id: int, plan: JSON) -> None:
                     height=200,
                 )
             else:
-                fields = {k: v for k, v in action.items() if k != "kind"}
-                st.code("\n".join(f"{k}: {v}" for k, v in fields.items()), language=None)
+                fields = {k: v for k, v in action.items() if k != "kind" and v not in (None, "", [], {})}
+                st.code("\n".join(f"{k}: {v}" for k, v in fields.items()), language=None, wrap_lines=True)
 
 
 def current_bodies(review_id: int, plan: JSON) -> dict[int, str]:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database
 from app.errors import ReviewConflict
 from app.hashing import payload_hash
-from app.models import Review
+from app.models import Email, Review, Run
 from app.queue import RESUME_REVIEW, enqueue, queue_depth
 from app.repo import audit, emails, pii_vault, reviews, runs
 from app.settings import Settings
@@ -59,14 +59,27 @@ def _email_trace(trace_id: str | None) -> Any:
     return trace.set_span_in_context(NonRecordingSpan(ctx))
 
 
+def _intent(run: Run | None) -> str | None:
+    """The intent the agent extracted, for the queue's filter; None before extraction (or none found)."""
+    extraction = run.extraction if run is not None else None
+    intent = extraction.get("intent") if isinstance(extraction, dict) else None
+    return str(intent) if intent else None
+
+
 async def _review_out(
-    session: AsyncSession, review: Review, *, vault_key: str, detail: bool = False
+    session: AsyncSession,
+    review: Review,
+    *,
+    email: Email | None,
+    run: Run | None,
+    vault_key: str,
+    detail: bool = False,
 ) -> ReviewOut:
     """A review as a reviewer sees it: placeholders restored (reviewers may see the customer's data).
 
     ``payload_hash`` stays the hash of the stored (redacted) plan: that is what a decision binds to.
+    The caller loads the email and the run, so the list route fetches them in one query each.
     """
-    email = await emails.get_email(session, email_id=review.email_id)
     entries = await pii_vault.load(session, email_id=review.email_id, key=vault_key)
     base = {
         "id": review.id,
@@ -79,10 +92,10 @@ async def _review_out(
         "created_at": review.created_at,
         "subject": email.subject if email else None,
         "sender": email.sender_address if email else None,
+        "intent": _intent(run),
     }
     if not detail:
         return ReviewOut(**base)
-    run = await runs.get_run(session, thread_id=review.thread_id)
     return ReviewDetail(
         **base,
         text=restore(email.text_body or "", entries) if email else None,
@@ -127,9 +140,14 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
     async def list_reviews(
         _: ReviewReader, session: Session, state: Annotated[ReviewStatus, Query(alias="status")] = "pending"
     ) -> list[ReviewOut]:
+        found = await reviews.list_reviews(session, status=state)
+        by_id = await emails.get_emails(session, email_ids=[r.email_id for r in found])
+        by_thread = await runs.get_runs_by_thread(session, thread_ids=[r.thread_id for r in found])
         return [
-            await _review_out(session, r, vault_key=vault_key)
-            for r in await reviews.list_reviews(session, status=state)
+            await _review_out(
+                session, r, email=by_id.get(r.email_id), run=by_thread.get(r.thread_id), vault_key=vault_key
+            )
+            for r in found
         ]
 
     @app.get("/v1/reviews/{review_id}", response_model=ReviewDetail, responses={**AUTH_ERRORS, **errors(404)})
@@ -137,7 +155,9 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
         review = await reviews.get_review(session, review_id=review_id)
         if review is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"review {review_id} not found")
-        return await _review_out(session, review, vault_key=vault_key, detail=True)
+        email = await emails.get_email(session, email_id=review.email_id)
+        run = await runs.get_run(session, thread_id=review.thread_id)
+        return await _review_out(session, review, email=email, run=run, vault_key=vault_key, detail=True)
 
     @app.post(
         "/v1/reviews/{review_id}/decision",

@@ -21,11 +21,15 @@ class ReviewOut(BaseModel):
     thread_id: str
     status: str
     reasons: list[str]
-    payload: dict[str, Any]
-    payload_hash: str
+    payload: dict[str, Any] = Field(
+        description="What the reviewer is shown: plan, reasons and history (the items the agent planned "
+        "with: source, ref, summary, via; absent on reviews made before it was kept)"
+    )
+    payload_hash: str = Field(description="sha256 of payload.plan: the decision binds to it")
     created_at: datetime
     subject: str | None = None
     sender: str | None = None
+    intent: str | None = Field(default=None, description="The intent the agent extracted (None if none)")
 
 
 class ReviewDetail(ReviewOut):

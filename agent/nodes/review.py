@@ -14,9 +14,16 @@ from tools.actions import Plan
 
 
 def review_payload(state: EmailState) -> dict[str, Any]:
-    """What the reviewer is shown and approves; its hash binds the decision."""
+    """What the reviewer is shown: the plan they approve, why it needs review, and the history the
+    agent planned with (so they can judge the plan against the same context). Only the plan's hash
+    binds the decision; reasons and history are context, stored verbatim in ``reviews.payload``."""
     plan = state.get("plan") or Plan(actions=[], rationale="The agent was unsure; no actions proposed.")
-    return {"plan": plan.model_dump(mode="json"), "reasons": state["risk"].reasons}
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "reasons": state["risk"].reasons,
+        # Summaries hold PII placeholders; the reviewer API restores them like the rest of the payload.
+        "history": [item.model_dump(mode="json") for item in state.get("history") or []],
+    }
 
 
 @traced_node("review")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from app.models import Email, EmailStatus
 
@@ -66,6 +67,18 @@ async def insert_emails(session: AsyncSession, *, rows: list[dict[str, Any]]) ->
 
 async def get_email(session: AsyncSession, *, email_id: int) -> Email | None:
     return await session.get(Email, email_id)
+
+
+async def get_emails(session: AsyncSession, *, email_ids: list[int]) -> dict[int, Email]:
+    """These emails in one query (a list page must not query per row), by id; missing ids are absent.
+
+    The raw message is not loaded (it may be megabytes per email and a list never shows it); reading
+    ``raw`` on these objects raises instead of quietly querying again.
+    """
+    if not email_ids:
+        return {}
+    stmt = select(Email).where(Email.id.in_(set(email_ids))).options(defer(Email.raw, raiseload=True))
+    return {email.id: email for email in (await session.execute(stmt)).scalars()}
 
 
 async def conversation_for(

@@ -26,6 +26,14 @@ async def get_run(session: AsyncSession, *, thread_id: str) -> Run | None:
     return (await session.execute(select(Run).where(Run.thread_id == thread_id))).scalar_one_or_none()
 
 
+async def get_runs_by_thread(session: AsyncSession, *, thread_ids: list[str]) -> dict[str, Run]:
+    """The runs of these threads in one query (a list page must not query per row), by thread id."""
+    if not thread_ids:
+        return {}
+    stmt = select(Run).where(Run.thread_id.in_(set(thread_ids)))
+    return {run.thread_id: run for run in (await session.execute(stmt)).scalars()}
+
+
 async def update_run(
     session: AsyncSession,
     *,

@@ -1,6 +1,8 @@
 """Review queue: pending high-stakes plans, oldest first, with their age against the review SLA
 (``MAILSPINE_REVIEW_SLA_HOURS``) and filters by intent, sender and reason; approve (optionally
-edited) or reject. Without the ``review:write`` scope (auditors) the page is read-only.
+edited) or reject. Without the ``review:write`` scope (auditors) the page is read-only. The detail
+shows the email, the gateway verdict, the extraction, the history the agent used, the plan and the
+email's trace id with a link opening it on the Traces page (``?trace=<id>``).
 
 The email and everything derived from it is hostile data: it is rendered as plain text only.
 """
@@ -14,11 +16,21 @@ import streamlit as st
 from app.settings import get_settings
 from dashboard import review_queue
 from dashboard.client import GatewayClient, GatewayError
-from dashboard.nav import DECIDE_SCOPE
-from dashboard.plan_view import JSON, age, current_bodies, edited_plan, render_plan
+from dashboard.nav import DECIDE_SCOPE, visible_pages
+from dashboard.plan_view import (
+    HISTORY_COLUMNS,
+    JSON,
+    age,
+    current_bodies,
+    edited_plan,
+    history_rows,
+    render_plan,
+)
 from dashboard.session import explain, notify, require_client
 
 PICK_KEY = "review_pick"
+TRACES_PAGE = "views/traces.py"
+TRACE_PARAM = "trace"  # the query parameter views/traces.py reads (a page module: not imported)
 
 
 def _label(review: JSON) -> str:
@@ -88,9 +100,39 @@ def _reason_key(review_id: int) -> str:
     return f"reject_reason_{review_id}"
 
 
+def _trace(review: JSON, scopes: frozenset[str]) -> None:
+    """The email's trace id as text, and a link opening it in the trace viewer if this person may."""
+    trace_id = review.get("trace_id")
+    if not trace_id:
+        st.text("Trace: none recorded for this email.")
+        return
+    st.text(f"Trace id: {trace_id}")
+    # A link to a page this person cannot use is not registered, and st.page_link would fail.
+    if any(page.path == TRACES_PAGE for page in visible_pages(scopes)):
+        st.page_link(
+            TRACES_PAGE,
+            label="Open the trace",
+            icon=":material/account_tree:",
+            query_params={TRACE_PARAM: trace_id},
+        )
+
+
+def _history(review: JSON) -> None:
+    """The history the agent planned with, so the reviewer judges the plan with the same context."""
+    st.markdown("**History the agent used**")
+    rows = history_rows(review["payload"])
+    if rows is None:
+        st.text("Not recorded for this review (it was created before reviews kept the agent's history).")
+    elif not rows:
+        st.text("The agent found no history for this email.")
+    else:  # data frame cells are plain text: summaries are the sender's words
+        st.dataframe(rows, hide_index=True, width="stretch", column_order=HISTORY_COLUMNS)
+
+
 def _detail(client: GatewayClient, review: JSON, *, can_decide: bool) -> None:
     st.subheader(f"Review #{review['id']}")
     st.text("Why it needs review:\n" + "\n".join(f"- {r}" for r in review.get("reasons", [])))
+    _trace(review, client.scopes)
     left, right = st.columns(2)
     with left:
         st.markdown("**Email** (plain text, untrusted)")
@@ -101,6 +143,7 @@ def _detail(client: GatewayClient, review: JSON, *, can_decide: bool) -> None:
         st.json(review.get("verdict") or {}, expanded=False)
         st.markdown("**Extraction**")
         st.json(review.get("extraction") or {}, expanded=False)
+    _history(review)
     st.markdown("**Proposed plan**")
     render_plan(review["id"], review["payload"]["plan"])
     if not can_decide:
@@ -141,6 +184,10 @@ if gone is not None and gone not in by_id:
     if all(r["id"] != gone for r in pending):
         st.info(f"Review #{gone} is no longer pending: it was decided elsewhere.")
     st.session_state.pop(PICK_KEY, None)
+if st.session_state.get(PICK_KEY) not in by_id:
+    # Set the pick explicitly: with only the key removed, the browser kept showing the label of the
+    # review just decided while the page opened the next one (seen in the browser test).
+    st.session_state[PICK_KEY] = next(iter(by_id))
 picked = st.selectbox("Open a review", list(by_id), format_func=lambda i: _label(by_id[i]), key=PICK_KEY)
 if picked is not None:
     try:

@@ -1,7 +1,8 @@
 """Trace viewer: one trace's spans (``GET /v1/traces/{id}``) as an indented tree table with
 duration, tokens, cost, prompt version and guardrail decision, and a bar chart of span durations.
 
-The trace id is prefilled with the one the Runs page stored last (``TRACE_KEY``). Attribute
+The trace id is prefilled from the link that opened the page (``?trace=<id>``, the review page's
+link), else with the one the Runs page stored last (``TRACE_KEY``). Attribute
 values come from the gateway's allowlist and are still shown only as plain text (table cells and
 chart labels), never as markdown or HTML.
 """
@@ -17,6 +18,7 @@ from dashboard.client import GatewayError
 from dashboard.session import explain, require_client
 
 TRACE_KEY = "trace_handover"  # set by views/runs.py (a page module: not imported)
+TRACE_PARAM = "trace"  # the query parameter of views/reviews.py's link
 INPUT_KEY = "trace_input"
 APPLIED_KEY = "trace_handover_applied"  # the handed-over id already copied into the input
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -24,8 +26,10 @@ INDENT = "\u2003"  # an em space: a data frame cell keeps it, unlike leading ASC
 
 
 def _prefill() -> None:
-    """Copy a trace id newly stored by the Runs page into the input (once, so typing wins)."""
-    handed = st.session_state.get(TRACE_KEY)
+    """Copy a trace id newly handed over into the input (once, so typing wins): the link's query
+    parameter is the newest choice while it is in the URL, else the one the Runs page stored.
+    Either is only prefilled: the id is validated below like a typed one."""
+    handed = st.query_params.get(TRACE_PARAM) or st.session_state.get(TRACE_KEY)
     if isinstance(handed, str) and handed != st.session_state.get(APPLIED_KEY):
         st.session_state[INPUT_KEY] = handed
         st.session_state[APPLIED_KEY] = handed

@@ -76,6 +76,13 @@ def test_demo_mailbox_end_to_end_with_one_approval(stack: Stack) -> None:
     assert counts.get("review", 0) >= 3, counts
     assert counts.get("quarantined", 0) >= 1, counts
 
+    # Each review keeps the history the agent planned with, and the intent the queue filters by.
+    pending = stack.api.get("/v1/reviews").json()
+    assert all(isinstance(r["payload"]["history"], list) for r in pending), pending
+    assert any(r["intent"] for r in pending), pending  # an unsure extraction has none
+    items = [item for r in pending for item in r["payload"]["history"]]
+    assert items and all({"source", "ref", "summary", "via"} <= set(item) for item in items), items
+
     review = pending_review_with_crm_write(stack)
     address = review["sender"]
     assert crm_notes_for(stack, address) == 0  # nothing was written before the approval
