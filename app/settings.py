@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     dashboard_port: int = 8501
     gateway_url: str = ""  # empty: http://{api_host}:{api_port}
     review_sla_hours: float = Field(default=4.0, gt=0)  # the review queue flags older pending reviews
+    # The baseline (and through it the dataset and tolerances) of the prompt console's eval gate.
+    eval_baseline: Path = REPO_ROOT / "evals" / "baseline.json"
 
     # --- telemetry ---
     otel_service_name: str = "mailspine"

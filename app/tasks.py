@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from procrastinate import App, BaseRetryStrategy, JobContext, PsycopgConnector, RetryDecision
 from procrastinate.jobs import Job
@@ -13,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app import pipeline
 from app.errors import CircuitOpen, ModelUnavailable, ToolUnavailable
+from app.prompt_evals import PROMPT_EVAL, run_gate
 from app.queue import MAINTENANCE_QUEUE, PROCESS_EMAIL, RESUME_REVIEW
 from app.services import Services
 from evals import online
@@ -195,3 +197,15 @@ async def prune_checkpoints(context: JobContext, timestamp: int) -> dict[str, in
         "blobs_deleted": report.blobs_deleted,
         "bytes_freed": report.bytes_before - report.bytes_after,
     }
+
+
+@queue_app.task(name=PROMPT_EVAL, queue=MAINTENANCE_QUEUE)
+async def prompt_eval(name: str, version: str, requested_by: str | None = None) -> dict[str, Any]:
+    """The prompt console's eval request: the gate for ``name@version``, verdict stored in eval_runs.
+    Not retried: a failure (no baseline, no CREATEDB right) stays on record for the console to show."""
+    log.info("prompt eval of %s@%s requested by %s", name, version, requested_by or "?")
+    svc = services()
+    report = await run_gate(
+        database_url=svc.db.url, name=name, version=version, baseline=svc.settings.eval_baseline
+    )
+    return {"passed": bool(report.get("passed")), "runs": report.get("runs", [])}

@@ -36,6 +36,7 @@ PAGES: tuple[Page, ...] = (
     Page("views/traces.py", "Traces", ":material/account_tree:", frozenset({"emails:read"})),
     Page("views/evals.py", "Evals", ":material/science:", frozenset({"stats:read"})),
     Page("views/quality.py", "Quality and cost", ":material/monitoring:", frozenset({"stats:read"})),
+    Page("views/prompts.py", "Prompts", ":material/edit_note:", frozenset({"admin"})),
 )
 
 # Inside a visible page, an action that needs more than reading (the page hides it without this scope).

@@ -38,7 +38,8 @@ def _metric(metrics: dict[str, Any], path: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _out(run: EvalRun) -> dict[str, Any]:
+def run_out(run: EvalRun) -> dict[str, Any]:
+    """A run's row as the list shows it (``EvalRunOut``); the prompt console uses it too."""
     return {
         "id": run.id,
         "started_at": run.started_at,
@@ -103,7 +104,7 @@ def register(app: FastAPI) -> None:
     ) -> list[EvalRunOut]:
         """Eval runs, newest first, with headline metrics and the gate's verdict."""
         runs = await q.list_eval_runs(session, dataset_sha256=dataset_sha256, limit=limit, offset=offset)
-        return [EvalRunOut(**_out(r)) for r in runs]
+        return [EvalRunOut(**run_out(r)) for r in runs]
 
     @app.get(
         "/v1/evals/runs/{eval_run_id}",
@@ -115,7 +116,7 @@ def register(app: FastAPI) -> None:
         """One run: every metric and the gate report (None until a gate judged it)."""
         run = await _run(session, eval_run_id)
         return EvalRunDetail(
-            **_out(run), metrics=run.metrics or {}, gate_report=run.gate_report, cases=len(run.cases or [])
+            **run_out(run), metrics=run.metrics or {}, gate_report=run.gate_report, cases=len(run.cases or [])
         )
 
     @app.get(

@@ -4,6 +4,9 @@ Reading needs ``stats:read`` (reviewers, auditors, admins); every change needs `
 registry enforces its own rules (a promotion needs an eval run that passed the gate with that
 exact version) and appends the audit record with the signed-in principal as the actor.
 A refused promotion is 409 with the registry's reason; another refused request is 400.
+
+``POST .../{version}/evals`` queues the eval gate for a version (``app.prompt_evals``: a worker runs
+it); ``GET .../{version}/evals`` shows the verdicts so far and the requests still on the queue.
 """
 
 from __future__ import annotations
@@ -16,17 +19,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.prompts import registry
 from agent.prompts.registry import PromotionRefused, PromptRegistryError
+from app import prompt_evals
 from app.models_prompts import PromptVersion
+from app.repo import eval_runs
 from app.repo import prompts as repo
 from gateway.auth import Admin, StatsReader
 from gateway.routes_deps import AUTH_ERRORS, Session, errors
+from gateway.routes_evals import run_out
 from gateway.schemas_dashboard import (
     VERSION,
     DraftIn,
     DraftOut,
+    EvalRunOut,
     LabelMoved,
     PromoteIn,
     PromptDiff,
+    PromptEvalJob,
+    PromptEvalQueued,
+    PromptEvals,
     PromptLabelOut,
     PromptSummary,
     PromptVersionOut,
@@ -187,4 +197,41 @@ def register(app: FastAPI) -> None:
             version=version,
             previous=was,
             percentage=after.percentage if after else None,
+        )
+
+    @app.post(
+        "/v1/prompts/{name}/{version}/evals",
+        tags=TAGS,
+        response_model=PromptEvalQueued,
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={**AUTH_ERRORS, **errors(404, 409)},
+    )
+    async def request_eval(name: Name, version: Version, who: Admin, session: Session) -> PromptEvalQueued:
+        """Queue the eval gate for this version (a worker runs it; audited). 409 while one is queued."""
+        await _version(session, name, version)
+        try:
+            job_id = await prompt_evals.request_eval(session, name=name, version=version, actor=who.id)
+        except prompt_evals.EvalAlreadyQueued as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        return PromptEvalQueued(name=name, version=version, job_id=job_id)
+
+    @app.get(
+        "/v1/prompts/{name}/{version}/evals",
+        tags=TAGS,
+        response_model=PromptEvals,
+        responses={**AUTH_ERRORS, **errors(404)},
+    )
+    async def list_evals(name: Name, version: Version, _: StatsReader, session: Session) -> PromptEvals:
+        """Eval runs of this version with their gate verdicts, and eval requests not finished yet."""
+        await _version(session, name, version)
+        runs = await eval_runs.runs_with_prompt(session, name=name, version=version)
+        jobs = await prompt_evals.eval_jobs(session, name=name, version=version)
+        return PromptEvals(
+            name=name,
+            version=version,
+            runs=[EvalRunOut(**run_out(r)) for r in runs],
+            jobs=[
+                PromptEvalJob(id=j.id, status=j.status, attempts=j.attempts, requested_by=j.requested_by)
+                for j in jobs
+            ],
         )

@@ -210,6 +210,26 @@ class LabelMoved(BaseModel):
     percentage: int | None = None
 
 
+class PromptEvalJob(BaseModel):
+    id: int
+    status: str = Field(description="todo, doing or failed (a job that succeeded leaves its eval run)")
+    attempts: int
+    requested_by: str | None
+
+
+class PromptEvals(BaseModel):
+    name: str
+    version: str
+    runs: list[EvalRunOut] = Field(description="Eval runs with this version in effect, newest first")
+    jobs: list[PromptEvalJob] = Field(description="Requested evals still waiting, running or failed")
+
+
+class PromptEvalQueued(BaseModel):
+    name: str
+    version: str
+    job_id: int
+
+
 # --- quality and cost ---
 
 

@@ -67,3 +67,16 @@ async def set_gate_verdict(
     row.gate_report = report
     await session.flush()
     return row
+
+
+async def runs_with_prompt(
+    session: AsyncSession, *, name: str, version: str, limit: int = 20
+) -> list[EvalRun]:
+    """Runs that had ``name@version`` in effect, newest first (the prompt console's verdicts)."""
+    stmt = (
+        select(EvalRun)
+        .where(EvalRun.prompts[name].astext == version)
+        .order_by(EvalRun.started_at.desc(), EvalRun.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -1,6 +1,6 @@
 """Evals: offline eval runs over time (``GET /v1/evals/runs``) as a table and a line chart of their
 headline metrics, one run's metrics and gate report (``GET /v1/evals/runs/{id}``), and the per-case
-diff of two runs of the same dataset (``GET /v1/evals/diff``).
+diff of two runs of the same dataset (``GET /v1/evals/diff``) with the prompt versions each had.
 
 Everything is rendered as plain text, tables or code blocks: case ids and reports are never markdown.
 """
@@ -33,6 +33,25 @@ def _side(side: JSON) -> str:
     passed = side.get("passed")
     verdict = "?" if passed is None else ("pass" if passed else "fail")
     return f"{verdict} / {side.get('route') or '-'} / {side.get('intent') or '-'}"
+
+
+def _prompts_compared(run_a: JSON, run_b: JSON) -> None:
+    """Which prompt versions each run had in effect, changed ones first: what a diff is explained by."""
+    pa, pb = run_a.get("prompts") or {}, run_b.get("prompts") or {}
+    rows = [
+        {
+            "prompt": name,
+            "A": pa.get(name, "-"),
+            "B": pb.get(name, "-"),
+            "changed": pa.get(name) != pb.get(name),
+        }
+        for name in sorted(set(pa) | set(pb))
+    ]
+    rows.sort(key=lambda r: not r["changed"])
+    changed = sum(r["changed"] for r in rows)
+    st.text(f"Prompt versions: {changed} of {len(rows)} differ between run A and run B.")
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch", key="evals_prompts_compared")
 
 
 client = require_client()
@@ -97,6 +116,8 @@ a_label = left.selectbox("Run A (before)", labels, index=min(1, len(labels) - 1)
 b_label = right.selectbox("Run B (after)", labels, index=0, key="evals_diff_b")
 if a_label is not None and b_label is not None:
     run_a, run_b = by_label[a_label], by_label[b_label]
+    if run_a["id"] != run_b["id"]:
+        _prompts_compared(run_a, run_b)
     if run_a["id"] == run_b["id"]:
         st.info("Pick two different runs to compare.")
     elif run_a["dataset_sha256"] != run_b["dataset_sha256"]:

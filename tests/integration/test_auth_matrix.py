@@ -63,6 +63,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/v1/prompts/{name}/drafts"): "admin",
     ("POST", "/v1/prompts/{name}/promote"): "admin",
     ("POST", "/v1/prompts/{name}/rollback"): "admin",
+    ("GET", "/v1/prompts/{name}/{version}/evals"): "stats:read",
+    ("POST", "/v1/prompts/{name}/{version}/evals"): "admin",
     ("GET", "/v1/quality/online"): "stats:read",
     ("GET", "/v1/quality/cost"): "stats:read",
     ("GET", "/v1/quality/ops"): "stats:read",
@@ -140,7 +142,9 @@ async def _request(
     concrete = path.replace("{review_id}", "999999999").replace("{user_id}", "999999999")
     concrete = concrete.replace("{key_id}", "999999999").replace("{email_id}", "999999999")
     concrete = concrete.replace("{eval_run_id}", "999999999").replace("{trace_id}", "0" * 32)
-    concrete = concrete.replace("{name}", "plan").replace("{version}", "1.0.0")
+    # An unknown version for the eval request: 404 once let in, so no eval job is queued.
+    version = "999.0.0" if path.endswith("/evals") else "1.0.0"
+    concrete = concrete.replace("{name}", "plan").replace("{version}", version)
     return await client.request(method, concrete, headers=headers, **body)
 
 

@@ -31,7 +31,15 @@ def _case(case_id: str, passed: bool, route: str, intent: str) -> dict[str, Any]
     return {"id": case_id, "passed": passed, "actual": {"route": route, "intent": intent}}
 
 
-def _eval_run(database_url: str, *, sha: str, pass_rate: float, cases: list[Any], gate: Any) -> int:
+def _eval_run(
+    database_url: str,
+    *,
+    sha: str,
+    pass_rate: float,
+    cases: list[Any],
+    gate: Any,
+    prompts: dict[str, str] | None = None,
+) -> int:
     metrics = {
         "pass_rate": pass_rate,
         "intent_accuracy": 0.75,
@@ -42,10 +50,11 @@ def _eval_run(database_url: str, *, sha: str, pass_rate: float, cases: list[Any]
         database_url,
         "INSERT INTO eval_runs (started_at, finished_at, dataset_path, dataset_sha256, prompts, provider,"
         " model, metrics, cases, passed_gate, gate_report)"
-        " VALUES (now(), now(), 'evals/datasets/golden.jsonl', %s, '{\"plan\": \"1.1.0\"}'::jsonb,"
+        " VALUES (now(), now(), 'evals/datasets/golden.jsonl', %s, %s::jsonb,"
         " 'offline', 'offline', %s::jsonb, %s::jsonb, %s, %s::jsonb)"
         " RETURNING id",
         sha,
+        json.dumps(prompts or {"plan": "1.1.0"}),
         json.dumps(metrics),
         json.dumps(cases),
         None if gate is None else bool(gate["passed"]),
@@ -79,6 +88,7 @@ async def test_evals_page_lists_runs_shows_the_gate_report_and_diffs_two_runs(
         pass_rate=0.5,
         cases=[_case("c1", True, "auto", "order_status"), _case("c2", False, "auto", "refund")],
         gate=None,
+        prompts={"plan": "1.1.1-draft.1", "extract": "1.1.0"},
     )
     other_dataset = _eval_run(database_url, sha=secrets.token_hex(32), pass_rate=0.0, cases=[], gate=None)
 
@@ -108,6 +118,10 @@ async def test_evals_page_lists_runs_shows_the_gate_report_and_diffs_two_runs(
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("2 cases in both runs, 1 changed" in t.value for t in at.text)
+    assert any("Prompt versions: 2 of 2 differ" in t.value for t in at.text)
+    compared = at.dataframe[-2].value
+    assert list(compared["prompt"]) == ["extract", "plan"]
+    assert list(compared["A"]) == ["-", "1.1.0"] and list(compared["B"]) == ["1.1.0", "1.1.1-draft.1"]
     diff = at.dataframe[-1].value
     assert list(diff["case"]) == ["c2"]
     assert list(diff["changed"]) == ["passed, route"]

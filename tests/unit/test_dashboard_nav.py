@@ -24,7 +24,8 @@ def _titles(scopes: set[str]) -> list[str]:
 
 
 def test_pages_follow_the_scopes() -> None:
-    assert _titles(REVIEWER) == _titles(ADMIN) == _titles(AUDITOR) == [p.title for p in PAGES]
+    assert _titles(ADMIN) == [p.title for p in PAGES]
+    assert _titles(REVIEWER) == _titles(AUDITOR) == [p.title for p in PAGES if p.title != "Prompts"]
     assert _titles({"review:read"}) == ["Review queue"]
     assert _titles({"emails:read"}) == ["Runs", "Traces"]  # the Emails page also needs stats:read
     assert _titles({"emails:read", "stats:read"})[0] == "Emails"
