@@ -36,6 +36,9 @@ def streamlit_command(settings: Settings) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # Reviewers are viewers: no Deploy button, no "clear cache" or "rerun" developer items.
+        "--client.toolbarMode",
+        "viewer",
     ]
 
 

@@ -26,6 +26,7 @@ from tools.crm import READER_SCOPES
 DEMO_MAILBOX = REPO_ROOT / "infra" / "demo" / "mailbox"
 BAD_MAILBOX = REPO_ROOT / "tests" / "data" / "bad"
 REVIEWER = "reviewer@mailspine.test"
+ADMIN = "admin@mailspine.test"  # role 'admin': every scope, so the dashboard shows it every page
 TOKEN_REUSE_S = 600.0  # sign in again well before the 15-minute access token runs out
 
 
@@ -43,21 +44,30 @@ class Stack:
     api_port: int
     crm_tokens: dict[str, str] = field(default_factory=dict)  # credential name -> token (write, read)
     reviewer_password: str = ""
-    _token: tuple[str, float] | None = field(default=None, repr=False)
+    admin_password: str = ""
+    # user e-mail -> (access token, when it was issued); reused so tests stay under the login rate limit
+    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
 
     @property
     def api(self) -> httpx.Client:
         """A client signed in as the stack's reviewer user (``POST /v1/auth/login``, bearer token)."""
+        return self.client_for(REVIEWER, self.reviewer_password)
+
+    @property
+    def admin_api(self) -> httpx.Client:
+        """A client signed in as the stack's admin user (every scope)."""
+        return self.client_for(ADMIN, self.admin_password)
+
+    def client_for(self, email: str, password: str) -> httpx.Client:
+        """A client signed in as ``email``; the access token is reused while it is fresh."""
         base = f"http://127.0.0.1:{self.api_port}"
-        if self._token is None or time.monotonic() - self._token[1] > TOKEN_REUSE_S:
-            answer = httpx.post(
-                f"{base}/v1/auth/login",
-                json={"email": REVIEWER, "password": self.reviewer_password},
-                timeout=10,
-            )
-            assert answer.status_code == 200, answer.text
-            self._token = (answer.json()["access_token"], time.monotonic())
-        return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {self._token[0]}"}, timeout=10)
+        cached = self._tokens.get(email)
+        if cached is None or time.monotonic() - cached[1] > TOKEN_REUSE_S:
+            credentials = {"email": email, "password": password}
+            answer = httpx.post(f"{base}/v1/auth/login", json=credentials, timeout=10)
+            assert answer.status_code == 200, f"sign-in as {email}: {answer.text}"
+            cached = self._tokens[email] = (answer.json()["access_token"], time.monotonic())
+        return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {cached[0]}"}, timeout=10)
 
     def start_worker(self, name: str = "worker") -> None:
         self.group.start(name, ["worker", "--concurrency", "4"])
@@ -89,12 +99,13 @@ def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | No
     crm_upgrade(url)
     token = create_crm_token(url, name="test-agent", scopes=list(AGENT_SCOPES))
     read_token = create_crm_token(url, name="test-agent-reader", scopes=list(READER_SCOPES))
-    password = secrets.token_urlsafe(16)
-    with psycopg.connect(url) as conn:  # what `mailspine users create --role reviewer` stores
-        conn.execute(
-            "INSERT INTO users (email, password_hash, role, active) VALUES (%s, %s, 'reviewer', true)",
-            (REVIEWER, hash_password(password)),
-        )
+    password, admin_password = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    with psycopg.connect(url) as conn:  # what `mailspine users create --role <role>` stores
+        for email, role, secret in ((REVIEWER, "reviewer", password), (ADMIN, "admin", admin_password)):
+            conn.execute(
+                "INSERT INTO users (email, password_hash, role, active) VALUES (%s, %s, %s, true)",
+                (email, hash_password(secret), role),
+            )
     crm_port, api_port = free_port(), free_port()
     base_env = {
         "DATABASE_URL": url,
@@ -117,6 +128,7 @@ def running_stack(pg_server_url: str, log_dir: Path, *, env: dict[str, str] | No
             crm_port=crm_port,
             api_port=api_port,
             reviewer_password=password,
+            admin_password=admin_password,
             crm_tokens={"crm_write": token, "crm_read": read_token},
         )
     finally:
