@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from procrastinate import App, BaseRetryStrategy, JobContext, PsycopgConnector, RetryDecision
+from procrastinate.exceptions import JobAborted
 from procrastinate.jobs import Job
 from procrastinate.manager import JobManager
 from psycopg_pool import AsyncConnectionPool
@@ -35,6 +37,19 @@ async def open_queue(database_url: str, *, max_size: int = 3) -> AsyncIterator[A
             yield queue_app
     finally:
         await pool.close()
+        _forget_pool(queue_app.connector)
+
+
+def _forget_pool(connector: object) -> None:
+    """Let ``queue_app`` be opened again in this process (tests do; a worker opens it once).
+
+    procrastinate 3.10's ``PsycopgConnector.close_async`` leaves a pool it was given in place (it
+    does not own it), and ``open_async`` returns early while one is set: the next ``open_queue``
+    would keep using the pool closed above ("the pool ... is already closed").
+    """
+    if isinstance(connector, PsycopgConnector):
+        connector._async_pool = None
+        connector._pool_externally_set = False
 
 
 class TransientRetry(BaseRetryStrategy):
@@ -50,6 +65,7 @@ class TransientRetry(BaseRetryStrategy):
       failover, ``pipeline.database_unavailable``): exponential backoff (2, 4, 8 ... s, at least the
       server's ``Retry-After``), ``max_attempts`` times; then the job fails and the email is marked
       ``failed`` with the reason (``pipeline.give_up``), for ``mailspine emails retry``.
+    - cancelled by a stopping worker (its graceful timeout ran out): at once, on any worker.
     - anything else: not retried (the pipeline records it on the email).
     """
 
@@ -58,6 +74,12 @@ class TransientRetry(BaseRetryStrategy):
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         attempts = job.attempts
+        if isinstance(exception, asyncio.CancelledError | JobAborted):
+            # A stopping worker cancels the jobs still running when its graceful timeout ends;
+            # procrastinate marks them aborted and asks here (for JobAborted only when the reason is
+            # the shutdown). Without a retry the email stayed "processing" for good: the stalled-job
+            # sweep picks up only jobs left "doing". Another worker resumes it from its checkpoint.
+            return RetryDecision(retry_in={"seconds": 1})
         if isinstance(exception, CircuitOpen):
             if attempts >= CIRCUIT_MAX_ATTEMPTS:
                 return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from procrastinate.exceptions import JobAborted
 
 from agent.resilience import CircuitBreaker, backoff_s, classify
 from app.errors import CircuitOpen, ModelUnavailable, ToolUnavailable
@@ -121,6 +123,9 @@ def test_job_retry_policy() -> None:
     assert _wait(slow) == 41
     assert policy.get_retry_decision(exception=ToolUnavailable("x"), job=_job(3)) is None
     assert policy.get_retry_decision(exception=ValueError("bug"), job=_job(0)) is None
+    # A job cut off by a stopping worker's graceful timeout is retried however often it happened.
+    assert _wait(policy.get_retry_decision(exception=asyncio.CancelledError(), job=_job(7))) == 1
+    assert _wait(policy.get_retry_decision(exception=JobAborted(), job=_job(0))) == 1
     # An open breaker waits as long as it takes, far beyond max_attempts, then gives up after a day.
     waiting = policy.get_retry_decision(exception=CircuitOpen("open", retry_after_s=30), job=_job(500))
     assert _wait(waiting) == 31
