@@ -152,6 +152,9 @@ class Settings(BaseSettings):
 
     # --- worker ---
     worker_concurrency: int = 4
+    # Each worker's /livez and /readyz (app/worker_health.py). 0: off; N workers on one host need N ports.
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int = Field(default=0, ge=0, le=65535)
     queue_name: str = "mailspine"
     # A finished email's thread keeps every checkpoint this long (inspection, debugging), then the
     # hourly prune keeps only its final one (agent/retention.py). 0: prune at the next run.

@@ -1,5 +1,11 @@
 """``mailspine worker``: run queued jobs until SIGTERM/SIGINT (in-flight jobs finish first).
 
+The first SIGTERM (or SIGINT) stops fetching jobs and lets the ones in flight finish, up to
+``SHUTDOWN_GRACEFUL_TIMEOUT_S``; jobs still running then are cancelled (procrastinate marks them
+``aborted``). A second signal stops the process at once. With ``MAILSPINE_WORKER_HEALTH_PORT``
+set, ``/livez`` and ``/readyz`` report all this (``app/worker_health.py``): ``/readyz`` answers
+503 ``draining`` from the first signal on.
+
 A worker whose job queue stops on its own — procrastinate stops when a side task fails, e.g. its
 LISTEN connection during a Postgres restart — exits with an error instead of a clean 0, so its
 supervisor (systemd ``Restart=on-failure``, Kubernetes, the demo) starts a fresh one; jobs it left
@@ -13,6 +19,10 @@ import gc
 import logging
 import signal
 import threading
+from collections.abc import Callable
+
+from procrastinate import App
+from procrastinate.worker import Worker
 
 from app import tasks
 from app.errors import DatabaseError
@@ -21,19 +31,46 @@ from app.queue import MAINTENANCE_QUEUE
 from app.repo import audit
 from app.services import open_services
 from app.settings import Settings
+from app.worker_health import WorkerHealth, database_check, serve_health
 
 log = logging.getLogger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SHUTDOWN_GRACEFUL_TIMEOUT_S = 30.0
 
 
 async def run_worker(
     settings: Settings, *, database_url: str, stop_when_idle: bool = False, poll_mailboxes: bool = True
 ) -> None:
-    """Run jobs; unless told otherwise, also run the IMAP pollers (one active per account, leased)."""
+    """Run jobs; unless told otherwise, also run the IMAP pollers (one active per account, leased).
+
+    The health endpoints, when configured, start first: a supervisor sees the worker alive (and
+    not yet ready) while the guard pipeline loads, and sees it draining after SIGTERM."""
+    health = WorkerHealth(
+        concurrency=settings.worker_concurrency, check_database=database_check(database_url)
+    )
+    async with serve_health(health, host=settings.worker_health_host, port=settings.worker_health_port):
+        await _run(
+            settings,
+            health,
+            database_url=database_url,
+            stop_when_idle=stop_when_idle,
+            poll_mailboxes=poll_mailboxes,
+        )
+
+
+async def _run(
+    settings: Settings,
+    health: WorkerHealth,
+    *,
+    database_url: str,
+    stop_when_idle: bool,
+    poll_mailboxes: bool,
+) -> None:
     from gateway.guards.pipeline import configure_default_pipeline
 
     # Load the guard pipeline (llm-guard, embeddings, corpus) once, before the first job.
     await asyncio.to_thread(configure_default_pipeline, settings, database_url=database_url)
+    health.pipeline_loaded = True
     async with open_services(settings, database_url=database_url) as services:
         async with services.db.transaction() as session:  # a config.change entry if it changed
             await audit.record_config(
@@ -60,17 +97,10 @@ async def run_worker(
                     settings.queue_name,
                     settings.worker_concurrency,
                 )
-                run = asyncio.create_task(
-                    app.run_worker_async(
-                        queues=[settings.queue_name, MAINTENANCE_QUEUE],
-                        concurrency=settings.worker_concurrency,
-                        wait=not stop_when_idle,
-                        install_signal_handlers=False,  # ours: they tell a requested stop apart
-                        shutdown_graceful_timeout=30,
-                        delete_jobs="successful",
-                    )
-                )
-                requested = await _until_stopped(run)
+                worker = _queue_worker(app, settings, health, stop_when_idle=stop_when_idle)
+                run = asyncio.create_task(_work(worker))
+                health.attach(worker, run)
+                requested = await _until_stopped(run, on_stop=health.begin_draining)
                 if not requested and not stop_when_idle:
                     raise DatabaseError(
                         "the job queue stopped on its own (see the error above: usually its database "
@@ -84,10 +114,30 @@ async def run_worker(
             log.info("worker stopped")
 
 
-async def _until_stopped(run: asyncio.Task[None]) -> bool:
+def _queue_worker(app: App, settings: Settings, health: WorkerHealth, *, stop_when_idle: bool) -> Worker:
+    """What ``App.run_worker_async`` builds, built here so that the health endpoints can read its id.
+    (Its ``perform_import_paths`` has nothing to do: the tasks are declared in ``app.tasks`` itself.)"""
+    return Worker(
+        app=app,
+        queues=[settings.queue_name, MAINTENANCE_QUEUE],
+        concurrency=settings.worker_concurrency,
+        wait=not stop_when_idle,
+        install_signal_handlers=False,  # ours: they tell a requested stop apart
+        shutdown_graceful_timeout=SHUTDOWN_GRACEFUL_TIMEOUT_S,
+        delete_jobs="successful",
+        worker_middleware=[health.track_job],  # counts the jobs in flight
+    )
+
+
+async def _work(worker: Worker) -> None:
+    await worker.run()  # type: ignore[no-untyped-call]  # unannotated in procrastinate 3.10
+
+
+async def _until_stopped(run: asyncio.Task[None], *, on_stop: Callable[[], None] | None = None) -> bool:
     """Wait for the queue worker; True when it stopped because of SIGINT/SIGTERM. The first signal
-    cancels it, which procrastinate turns into a graceful stop (in-flight jobs finish, up to the
-    graceful timeout); the handlers are removed then, so a second signal stops the process hard."""
+    calls ``on_stop`` and cancels the worker, which procrastinate turns into a graceful stop
+    (in-flight jobs finish, up to the graceful timeout); the handlers are removed then, so a second
+    signal stops the process hard."""
     loop = asyncio.get_running_loop()
     requested = False
 
@@ -97,6 +147,8 @@ async def _until_stopped(run: asyncio.Task[None]) -> bool:
         for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         log.info("stop requested: finishing in-flight jobs")
+        if on_stop is not None:
+            on_stop()
         run.cancel()
 
     handled = threading.current_thread() is threading.main_thread()  # signals reach only that one
