@@ -2,6 +2,7 @@
 
 Routers: ``routes_auth`` (sign-in), ``routes_admin`` (users, keys), ``routes_ingest`` (push); the dashboard's
 ``routes_runs``, ``routes_traces``, ``routes_evals``, ``routes_prompts``, ``routes_quality``;
+``routes_metrics`` (Prometheus);
 the review, email and stats routes are here. Who may call what: ``gateway.auth``.
 """
 
@@ -31,6 +32,7 @@ from gateway import (
     routes_auth,
     routes_evals,
     routes_ingest,
+    routes_metrics,
     routes_prompts,
     routes_quality,
     routes_runs,
@@ -131,6 +133,7 @@ def create_app(*, settings: Settings, database_url: str) -> FastAPI:
     routes_ingest.register(app, max_body_size=settings.auth.max_ingest_bytes)
     for dashboard_routes in (routes_runs, routes_traces, routes_evals, routes_prompts, routes_quality):
         dashboard_routes.register(app)  # the dashboard API (docs/architecture.md, "Dashboard API")
+    routes_metrics.register(app)  # Prometheus (docs/operations.md)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

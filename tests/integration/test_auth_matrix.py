@@ -68,6 +68,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/v1/quality/online"): "stats:read",
     ("GET", "/v1/quality/cost"): "stats:read",
     ("GET", "/v1/quality/ops"): "stats:read",
+    ("GET", "/metrics"): "stats:read",
 }
 NOT_CHECKED = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
