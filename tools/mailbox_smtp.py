@@ -5,8 +5,10 @@ message went out, written at SMTP's point of no return — after the whole messa
 just before the end-of-data marker (``_transmit``). A server discards a transaction whose connection
 closes before that marker, so a crash before the mark delivers nothing and a crash after it leaves
 the send recorded: the caller's retry checks the mark and never sends twice. The only loss windows
-are a crash in the microseconds between the mark and the marker reaching the socket, and a refusal
-the process died before reading (the mark then claims a send the server refused).
+are a crash between the mark and the marker reaching the socket, and a refusal the process died
+before reading (the mark then claims a send the server refused). The first is microseconds for this
+thread, but the mark is written through the worker's event loop, so a crash caused by another job
+of the same worker in that turn of the loop lands in it too (the chaos suite saw it once).
 
 A retry after an unknown outcome (``attempt > 1``) also searches the Sent folder for the Message-ID
 and, when the copy is there, reports the send as reconciled (the only check for callers without a
