@@ -10,7 +10,13 @@
    as notes (no write bypassed a key).
 4. SMTP: the sink received each reply Message-ID at most once, and exactly the Message-IDs of the
    succeeded ``send_reply`` rows, which are exactly the outbound rows marked ``sent``; the Sent
-   folder holds at most one copy of each and no copy of anything not sent.
+   folder holds at most one copy of each and no copy of anything not sent. The one exception is
+   the documented at-most-once window (``tools/mailbox_smtp.py``): a send whose worker died after
+   the draft was marked ``sent`` and before the end-of-data marker reached the server is lost,
+   never repeated. Such a send's retry found the mark and did not send (``reconciled``), so a
+   missing reply is allowed only for a ``reconciled`` send, and ``smtp_window_losses`` counts them
+   for the summary. With several jobs in one worker the window is not only the sending thread's
+   microseconds: a crash point hit by another job in that moment falls into it too (seen in CI).
 5. Audit: exactly one ``effect.*`` entry per succeeded effect; the hash chain verifies.
 6. Model calls, from the server's log of *completed* calls (a whole answer handed to a connected
    client: what a provider bills), per (email, node):
@@ -31,7 +37,7 @@ from collections import Counter, defaultdict
 
 from agent.runner import thread_id_for
 from tests.chaos.model import SCHEMA_NODE, email_for_body
-from tests.chaos.observed import Observed
+from tests.chaos.observed import JobRun, Observed
 
 UNSETTLED = ("queued", "processing")
 CRM_WRITES = ("crm_add_note", "crm_upsert_contact")
@@ -115,9 +121,22 @@ def _crm(seen: Observed) -> list[str]:
     return problems
 
 
+def smtp_window_losses(seen: Observed) -> list[str]:
+    """Replies lost in the at-most-once window: recorded as sent, retried after a death, found
+    marked (``reconciled``), never received."""
+    received = set(seen.sink_ids)
+    return sorted(
+        str(e.result.get("message_id"))
+        for e in seen.succeeded("send_reply")
+        if e.result.get("reconciled") and str(e.result.get("message_id")) not in received
+    )
+
+
 def _smtp(seen: Observed) -> list[str]:
     problems = []
     sent = Counter(str(e.result.get("message_id")) for e in seen.succeeded("send_reply"))
+    for lost in smtp_window_losses(seen):
+        del sent[lost]
     received = Counter(seen.sink_ids)
     if received != sent or any(n > 1 for n in received.values()):
         problems.append(
@@ -125,7 +144,7 @@ def _smtp(seen: Observed) -> list[str]:
             f"{ {m: n for m, n in received.items() if n > 1} }; the ledger sent {sum(sent.values())}: "
             f"missing {sorted(set(sent) - set(received))}, unrecorded {sorted(set(received) - set(sent))}"
         )
-    marked = {m for _, m, status in seen.outbound if status == "sent"}
+    marked = {m for _, m, status in seen.outbound if status == "sent"} - set(smtp_window_losses(seen))
     if marked != set(sent):
         problems.append(f"outbound rows marked sent {sorted(marked)} != ledger sends {sorted(sent)}")
     copies = Counter(seen.sent_folder_ids)
@@ -186,3 +205,24 @@ def model_call_counts(seen: Observed) -> dict[str, int]:
     """Completed calls against the extract/plan nodes that were checkpointed (for the report)."""
     nodes = sum(1 for (_, node) in seen.first_checkpoint if node in SCHEMA_NODE.values())
     return {"completed_model_calls": len(seen.model_calls), "model_nodes_checkpointed": nodes}
+
+
+def thread_overlaps(runs: list[JobRun]) -> list[str]:
+    """One thread never runs in two places at once: per thread, the runs of its jobs (from the
+    worker logs, ``observed.job_runs``) are disjoint in time, whichever process ran them."""
+    by_thread: dict[str, list[JobRun]] = defaultdict(list)
+    for run in runs:
+        by_thread[run.thread_id].append(run)
+    problems = []
+    for thread, thread_runs in sorted(by_thread.items()):
+        thread_runs.sort(key=lambda r: r.start)
+        latest = thread_runs[0]
+        for run in thread_runs[1:]:
+            if run.start < latest.end:
+                problems.append(
+                    f"{thread} ran on {latest.worker} (job {latest.job_id}, {latest.outcome}) and on "
+                    f"{run.worker} (job {run.job_id}) at once: {latest.end - run.start:.3f}s overlap"
+                )
+            if run.end > latest.end:
+                latest = run
+    return problems

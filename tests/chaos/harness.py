@@ -23,7 +23,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,8 +91,16 @@ def pick_emails(count: int) -> list[Path]:
     return [files[int(i * step)] for i in range(count)]
 
 
-def retry_stalled_now(url: str) -> int:
-    """Put every ``doing`` job back to ``todo``; call it only while no worker process is alive."""
+def copy_demo_emails(mailbox: Path, count: int) -> None:
+    for path in pick_emails(count):
+        shutil.copy(path, mailbox / path.name)
+
+
+def retry_stalled_now(url: str, *, seconds_since_heartbeat: float = 0) -> int:
+    """Put the jobs of dead workers back to ``todo``. With the default 0 that is every ``doing``
+    job: call it so only while no worker process is alive. With more than the workers' heartbeat
+    interval (10 s), only jobs of workers silent that long, as the periodic retry does in
+    production: safe while other workers run."""
     from procrastinate import App, PsycopgConnector
 
     from app.tasks import retry_stalled
@@ -101,7 +109,7 @@ def retry_stalled_now(url: str) -> int:
         # A throwaway App: app.tasks.queue_app can be opened only once per process.
         app = App(connector=PsycopgConnector(conninfo=url, min_size=1, max_size=1))
         async with app.open_async():
-            return await retry_stalled(app.job_manager, seconds_since_heartbeat=0)
+            return await retry_stalled(app.job_manager, seconds_since_heartbeat=seconds_since_heartbeat)
 
     return asyncio.run(run())
 
@@ -283,9 +291,13 @@ def scenario_stack(
     user: MailUser,
     sink: SmtpSink,
     model: OpenAIServer,
+    fill_mailbox: Callable[[Path, int], None] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[ChaosRun]:
     """A fresh database with CRM, reviewer and token (``running_stack``), the scenario's emails
-    ingested, and workers configured for the model server, the SMTP sink and the Sent folder."""
+    ingested, and workers configured for the model server, the SMTP sink and the Sent folder.
+    ``fill_mailbox(directory, count)`` writes the emails (default: ``copy_demo_emails``);
+    ``extra_env`` adds to (or overrides) the environment of every process."""
     log_dir = log_root / scenario.name
     shutil.rmtree(log_dir, ignore_errors=True)
     dovecot.create_folder(user.name, user.password, "Sent")
@@ -307,11 +319,10 @@ def scenario_stack(
         "MAILSPINE_GUARD__LLM_GUARD_ENABLED": "false",
         "MAILSPINE_GUARD__SEMANTIC_ENABLED": "false",
     }
-    with running_stack(pg.url, log_dir, env=env) as stack:
+    with running_stack(pg.url, log_dir, env=env | (extra_env or {})) as stack:
         mailbox = log_dir / "mailbox"
         mailbox.mkdir(parents=True, exist_ok=True)
-        for path in pick_emails(scenario.emails):
-            shutil.copy(path, mailbox / path.name)
+        (fill_mailbox or copy_demo_emails)(mailbox, scenario.emails)
         ids = stack.ingest(mailbox)
         assert len(ids) == scenario.emails, f"ingested {len(ids)} of {scenario.emails}"
         yield ChaosRun(

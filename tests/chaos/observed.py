@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -160,6 +161,66 @@ def _audit_chain(url: str) -> int | None:
             await db.dispose()
 
     return asyncio.run(run())
+
+
+# ---------------------------------------------------------------- who ran which job, and when
+
+# procrastinate logs both lines at INFO (``procrastinate/worker.py``): "Starting job" after it took
+# the job (and with it the job's lock), "Job ... ended" before it writes the outcome (which frees
+# the lock). So the next holder of a lock can only log its start after the previous one logged its
+# end, and log times truncated to the millisecond keep that order.
+_LOG_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*?(Starting job|Job) (\w+)\[(\d+)\]"
+    r"\(.*?\b(email_id|review_id)=(\d+)"  # the task's kwargs, in the order of the job's JSON args
+)
+_OUTCOME = re.compile(r"ended with status: ([^,]+(?:, to retry)?)(?:, lasted [\d.]+ s)?(?: - Result: (\w+))?")
+THREAD_TASKS = ("process_email", "resume_review")  # the jobs that run a thread (their lock)
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a thread's job in one worker process, from that process's log."""
+
+    worker: str  # process name (= log file name)
+    task: str
+    job_id: int
+    thread_id: str
+    start: float  # epoch seconds
+    end: float  # when it logged its outcome; the moment of the SIGKILL; inf if neither
+    outcome: str  # procrastinate's title (Success, "Error, to retry" ...), killed, or unfinished
+    result: str = ""  # the task's return value (an email status) when it succeeded
+
+
+def job_runs(
+    log_dir: Path, workers: list[str], *, killed_at: Mapping[str, float], review_email: Mapping[int, int]
+) -> list[JobRun]:
+    """Every ``process_email`` / ``resume_review`` run in the logs of ``workers``. A run with no
+    outcome line ends when its worker was killed (``killed_at``), else it never ended."""
+    runs = []
+    for worker in workers:
+        started: dict[int, tuple[str, str, float]] = {}
+        for line in (log_dir / f"{worker}.log").read_text(errors="replace").splitlines():
+            match = _LOG_LINE.match(line)
+            if match is None or match.group(3) not in THREAD_TASKS:
+                continue
+            ts, kind, task, job_id, arg, value = match.groups()
+            at = datetime.strptime(ts, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, as time.time()
+            email_id = int(value) if arg == "email_id" else review_email.get(int(value))
+            thread = thread_id_for(email_id) if email_id is not None else f"review-{value}"
+            if kind == "Starting job":
+                started[int(job_id)] = (task, thread, at)
+                continue
+            if int(job_id) not in started:
+                continue
+            task, thread, start = started.pop(int(job_id))
+            ended = _OUTCOME.search(line)
+            title, result = (ended.group(1), ended.group(2) or "") if ended else ("?", "")
+            runs.append(JobRun(worker, task, int(job_id), thread, start, at, title, result))
+        end = killed_at.get(worker, float("inf"))
+        for job_id, (task, thread, start) in started.items():
+            outcome = "killed" if worker in killed_at else "unfinished"
+            runs.append(JobRun(worker, task, job_id, thread, start, end, outcome))
+    return sorted(runs, key=lambda r: r.start)
 
 
 # ---------------------------------------------------------------- for people debugging a failure

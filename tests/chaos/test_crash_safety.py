@@ -23,7 +23,7 @@ import pytest
 from app.settings import REPO_ROOT
 from infra.mail.dovecot import Dovecot
 from infra.mail.smtp_sink import SmtpSink
-from tests.chaos.checks import check, model_call_counts
+from tests.chaos.checks import check, model_call_counts, smtp_window_losses
 from tests.chaos.harness import ChaosRun, Scenario, scenario_stack
 from tests.chaos.model import MODEL_LATENCY_S, RecordingResponder
 from tests.chaos.observed import Observed, collect, dump_tables, status_table
@@ -121,6 +121,7 @@ def _report(run: ChaosRun, seen: Observed, *, seconds: float) -> dict[str, Any]:
         "emails": dict(Counter(status for _, _, status, _ in seen.emails)),
         "effects_succeeded": len(seen.succeeded()),
         "replies_sent": len(seen.sink_ids),
+        "replies_lost_in_window": len(smtp_window_losses(seen)),
         **model_call_counts(seen),
         "seconds": round(seconds, 1),
     }
@@ -128,7 +129,8 @@ def _report(run: ChaosRun, seen: Observed, *, seconds: float) -> dict[str, Any]:
         f"\nchaos {run.scenario.name}: survived {result['kills']} kills ({result['sigkill']} SIGKILL, "
         f"crash points {result['crash_points']}), {result['pg_restarts']} Postgres restarts, "
         f"{result['worker_exits']} worker exits; {result['workers_started']} workers; emails "
-        f"{result['emails']}; {result['effects_succeeded']} effects, {result['replies_sent']} replies; "
+        f"{result['emails']}; {result['effects_succeeded']} effects, {result['replies_sent']} replies "
+        f"({result['replies_lost_in_window']} lost in the at-most-once window); "
         f"{result['completed_model_calls']} model calls for {result['model_nodes_checkpointed']} "
         f"model nodes; {result['seconds']}s"
     )
