@@ -6,9 +6,6 @@ signed in as a reviewer user of the test database (or, in dev, with the bootstra
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +13,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from streamlit.testing.v1 import AppTest
 
 from app.db import Database, libpq_url
@@ -25,8 +21,9 @@ from app.models import EmailStatus
 from app.repo import emails, reviews, runs
 from app.settings import DEV_REVIEWER_API_KEY, REPO_ROOT, Settings
 from dashboard.client import GatewayClient, GatewayError, GatewayUnreachable
-from gateway.api import create_app
 from tests.integration.test_auth_flows import PASSWORD, make_user
+from tests.support.gateway_server import served_gateway
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -40,31 +37,10 @@ PAYLOAD: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gateway_url(test_settings: Settings, database_url: str) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings=test_settings, database_url=database_url),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)  # signal handlers are skipped off the main thread
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_gateway(test_settings, database_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -206,7 +182,7 @@ def test_wrong_credentials_or_unreachable_show_error_and_no_data(gateway_url: st
     assert any("refused your credentials" in e.value for e in at.error)
     assert "gateway_client" not in at.session_state
 
-    at = _sign_in(f"http://127.0.0.1:{_free_port()}", reviewer)
+    at = _sign_in(f"http://127.0.0.1:{free_port()}", reviewer)
     assert any("unreachable" in e.value for e in at.error)
     assert "gateway_client" not in at.session_state
 

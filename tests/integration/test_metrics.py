@@ -15,25 +15,22 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.db import Database, drop_database, fresh_database
-from app.migrate import upgrade
+from app.db import Database
 from app.models import EmailStatus
 from app.queue import enqueue
 from app.repo import emails, reviews, runs
 from app.settings import Settings
 from gateway.metrics import LATENCY_BUCKETS
 from tests.integration.test_auth_flows import auth_settings, bearer, gateway, make_key
+from tests.support.databases import migrated_database
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def metrics_url(pg_server_url: str) -> Iterator[str]:
-    name = f"mailspine_metrics_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(pg_server_url, name)
-    upgrade(url)
-    yield url
-    drop_database(pg_server_url, name)
+    with migrated_database(pg_server_url, "mailspine_metrics") as url:
+        yield url
 
 
 @pytest.fixture
@@ -185,11 +182,8 @@ async def test_metrics_report_the_database_as_prometheus_reads_it(
 
 @pytest.fixture
 def empty_url(pg_server_url: str) -> Iterator[str]:
-    name = f"mailspine_metrics_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(pg_server_url, name)
-    upgrade(url)
-    yield url
-    drop_database(pg_server_url, name)
+    with migrated_database(pg_server_url, "mailspine_metrics") as url:
+        yield url
 
 
 async def test_an_empty_database_scrapes_cleanly(test_settings: Settings, empty_url: str) -> None:

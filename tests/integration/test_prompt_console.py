@@ -8,28 +8,24 @@ draft there cannot change which prompts the rest of the session's tests run with
 from __future__ import annotations
 
 import json
-import threading
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 import yaml
 from streamlit.testing.v1 import AppTest
 
 from agent.prompts.registry import create_draft
 from app import tasks
-from app.db import Database, drop_database, fresh_database
-from app.migrate import upgrade
+from app.db import Database
 from app.queue import MAINTENANCE_QUEUE
 from app.services import open_services
 from app.settings import REPO_ROOT, Settings
-from gateway.api import create_app
 from tests.integration.test_auth_flows import PASSWORD, bearer, login, make_user
-from tests.integration.test_dashboard import _free_port, _sign_in
+from tests.integration.test_dashboard import _sign_in
+from tests.support.databases import migrated_database
+from tests.support.gateway_server import served_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +34,8 @@ SUBSET_BASELINE = REPO_ROOT / "tests" / "data" / "evals" / "gate_baseline.json"
 
 @pytest.fixture(scope="module")
 def console_url(pg_server_url: str) -> Iterator[str]:
-    name = f"mailspine_console_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(pg_server_url, name)
-    upgrade(url)  # migrates and syncs the prompt files
-    yield url
-    drop_database(pg_server_url, name)
+    with migrated_database(pg_server_url, "mailspine_console") as url:  # the prompt files synced
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +51,8 @@ def console_settings(console_url: str) -> Settings:
 
 @pytest.fixture(scope="module")
 def console_gateway(console_settings: Settings, console_url: str) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings=console_settings, database_url=console_url),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="console-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_gateway(console_settings, console_url) as url:
+        yield url
 
 
 @pytest.fixture
