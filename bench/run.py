@@ -9,7 +9,9 @@ Sections (``--only scan,guard`` runs some of them; default: all):
   with the offline model, for several in-worker concurrencies;
 - ``runtime``: the full runtime against a bare LangGraph graph, offline and behind a model server
   with 1 s latency, and checkpoint bytes per email before and after pruning (``bench.runtime``);
-- ``imap``: IMAP ingest into Postgres (``bench.imap_ingest``).
+- ``imap``: IMAP ingest into Postgres (``bench.imap_ingest``);
+- ``scale``: 1 and 2 worker processes × in-worker concurrency 1, 8, 64 behind a model server with
+  1 s latency, against the concurrency-bound ideal (``bench.scale``).
 
 Each section of ``docs/benchmarks.md`` sits between ``<!-- bench:NAME -->`` markers and carries
 the command, machine and time of its run; a run rewrites only its own sections. Nothing here
@@ -127,7 +129,7 @@ def bench_pipeline(server_url: str, count: int, concurrency: int) -> dict[str, A
         }
 
 
-SECTIONS = ("scan", "guard", "pipeline", "runtime", "imap")
+SECTIONS = ("scan", "guard", "pipeline", "runtime", "imap", "scale")
 ORDER = (*SECTIONS, "notes")  # the order of the markers in the file; "notes" is static text
 GUARD_TARGET_BYTES = 10 * 1024
 GUARD_TARGET_P95_MS = 50.0
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         sections["scan"] = scan_section(command, bench_scan(rounds=20))
     if "guard" in only:
         sections["guard"] = guard_section(command, settings, rounds=args.guard_rounds)
-    if "pipeline" in only or "imap" in only or "runtime" in only:
+    if {"pipeline", "imap", "runtime", "scale"} & set(only):
         server_url = resolve_database_url(settings)  # starts the embedded server when needed
         postgres = "DATABASE_URL" if settings.database_url else "embedded (pgserver 16)"
         if "pipeline" in only:
@@ -179,6 +181,11 @@ def main(argv: list[str] | None = None) -> None:
         if "imap" in only:
             imap = bench_imap(server_url, [int(n) for n in args.imap_sizes.split(",")], args.imap_batch)
             sections["imap"] = imap_section(command, imap, postgres=postgres)
+        if "scale" in only:
+            from bench import scale
+
+            result = scale.run(server_url, latency_s=1.0, emails_per_slot=3, max_emails=300)
+            sections["scale"] = scale.section(command, result, machine=machine(postgres=postgres))
     write_sections(OUT, sections)
     print("\n\n".join(sections[name] for name in SECTIONS if name in sections))
 
@@ -527,10 +534,11 @@ NOTES = """## Reading the figures
 
 HEADER = """# Benchmarks
 
-`make bench` runs every section below and writes this file; `python -m bench.run --only NAME[,NAME]`
-(sections: scan, guard, pipeline, runtime, imap) re-runs some of them and rewrites only the text between
-their markers, keeping the rest. Each section names the command, machine and time of its run:
-compare figures within one section, not across sections run at different times.
+`make bench` runs every section below and writes this file;
+`python -m bench.run --only NAME[,NAME]` (sections: scan, guard, pipeline, runtime, imap, scale)
+re-runs some of them and rewrites only the text between their markers, keeping the rest. Each
+section names the command, machine and time of its run: compare figures within one section, not
+across sections run at different times.
 """
 
 
