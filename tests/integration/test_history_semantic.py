@@ -16,9 +16,9 @@ from sqlalchemy import text
 
 from app.db import Database
 from app.models import EmailStatus
-from app.repo import email_embeddings, emails, pii_vault
+from app.pipeline import store_scanned
+from app.repo import email_embeddings, emails
 from app.settings import Settings
-from gateway.pii import redact_email
 from gateway.scan import scan_raw
 from tools.history import Subject, load_subject
 from tools.history_emails import email_history
@@ -60,28 +60,8 @@ async def store_processed(db: Database, settings: Settings, raw: bytes, *, embed
         )
     assert row is not None
     _, guarded = scan_raw(raw, email_id=row.id, max_bytes=settings.max_email_bytes)
-    seen, entries = redact_email(guarded)
+    await store_scanned(db, settings, email_id=row.id, guarded=guarded)  # as the worker stores it
     async with db.transaction() as session:
-        key = settings.pii.vault_key.get_secret_value()
-        await pii_vault.store(session, email_id=row.id, entries=entries, key=key)
-        await emails.set_parsed(
-            session,
-            email_id=row.id,
-            subject=guarded.subject,
-            sender_address=guarded.sender_address,
-            sender_name=guarded.sender_name,
-            sent_at=guarded.sent_at,
-            in_reply_to=guarded.in_reply_to,
-            references=guarded.references,
-            text_body=seen.text,
-            verdict=guarded.verdict.model_dump(mode="json"),
-            conversation_id=await emails.conversation_for(
-                session,
-                message_id=guarded.message_id,
-                in_reply_to=guarded.in_reply_to,
-                references=guarded.references,
-            ),
-        )
         await emails.set_status(session, email_id=row.id, status=EmailStatus.DONE)
     if embed:
         assert await index_email(db, email_id=row.id, settings=settings)
