@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from procrastinate import App, BaseRetryStrategy, JobContext, PsycopgConnector, RetryDecision
-from procrastinate.exceptions import JobAborted
+from procrastinate.exceptions import ConnectorException, JobAborted
 from procrastinate.jobs import Job
 from procrastinate.manager import JobManager
 from psycopg_pool import AsyncConnectionPool
@@ -167,13 +168,28 @@ def _last_attempt(context: JobContext, exc: Exception) -> bool:
     return TRANSIENT.get_retry_decision(exception=exc, job=context.job) is None
 
 
+# procrastinate_retry_job's RAISE when the job is gone or no longer doing/failed.
+_NOT_RETRYABLE = "Job was not found or has an invalid status to retry"
+
+
 async def retry_stalled(jobs: JobManager, *, seconds_since_heartbeat: float = STALLED_AFTER_S) -> int:
-    """Put jobs of dead workers back to ``todo``; the thread resumes from its last checkpoint."""
-    stalled = list(await jobs.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat))
-    for job in stalled:
+    """Put jobs of dead workers back to ``todo``; the thread resumes from its last checkpoint.
+
+    Returns how many jobs were actually retried. A job that left ``doing`` between the select and its
+    retry (it finished, or another process retried or deleted it) is skipped, not an error."""
+    retried = 0
+    for job in await jobs.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat):
         log.warning("retrying job %s (%s) of a stalled worker", job.id, job.task_name)
-        await jobs.retry_job(job)
-    return len(stalled)
+        try:
+            await jobs.retry_job(job)
+        except ConnectorException as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, psycopg.errors.RaiseException) and _NOT_RETRYABLE in str(cause)):
+                raise
+            log.info("job %s left 'doing' before its retry; skipped", job.id)
+            continue
+        retried += 1
+    return retried
 
 
 @queue_app.periodic(cron="* * * * *", periodic_id="retry-stalled")
