@@ -12,8 +12,9 @@ As its own OS process (for tests whose worker processes call it)::
 
     python -m tests.support.openai_server --port 0 --state-file var/test/openai.json
 
-prints ``listening on http://127.0.0.1:PORT`` as its first stdout line and is controlled over
-``/_admin/*`` — ``RemoteOpenAIServer`` starts it and exposes the same methods as ``OpenAIServer``.
+prints ``listening on http://127.0.0.1:PORT`` as its first stdout line once it accepts connections
+and is controlled over ``/_admin/*`` — ``RemoteOpenAIServer`` starts it and exposes the same methods
+as ``OpenAIServer``.
 
 Answers: the ``responder`` gets the request JSON and returns text or a ``ToolCall``. The default
 answers a request with ``tools`` by calling the function named by ``tool_choice`` (else the first
@@ -53,10 +54,12 @@ import json
 import logging
 import math
 import os
+import random
 import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -155,6 +158,7 @@ class CallRecord:
     stream: bool
     started_at: float | None = None  # time.time() when the request arrived
     completed_at: float | None = None  # time.time() when the whole answer was handed to the client
+    delay_s: float = 0.0  # the latency applied before answering: the fixed one or a draw from the range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,7 +346,12 @@ def _corrupt(reply: Reply, request: JsonDict) -> Reply:
 
 
 class ServerState:
-    """Script, config and call log; locked, because the test thread and the server's loop both use it."""
+    """Script, config and call log; locked, because the test thread and the server's loop both use it.
+
+    Every chat call waits ``latency_s`` before answering or, when ``latency_range_s`` is ``(lo, hi)``,
+    a delay drawn uniformly from it by a ``random.Random(seed)`` in arrival order; the delay applied
+    is recorded on the call (``CallRecord.delay_s``).
+    """
 
     def __init__(
         self,
@@ -351,6 +360,8 @@ class ServerState:
         canned: JsonDict | None = None,
         api_key: str | None = None,
         latency_s: float = 0.0,
+        latency_range_s: tuple[float, float] | None = None,
+        seed: int = 0,
         models: tuple[str, ...] = DEFAULT_MODELS,
         state_file: Path | None = None,
     ) -> None:
@@ -358,6 +369,8 @@ class ServerState:
         self.canned: JsonDict = dict(canned or {})
         self.api_key = api_key
         self.latency_s = latency_s
+        self.latency_range_s = _checked_range(latency_range_s)
+        self._rng = random.Random(seed)
         self.models = models
         self.state_file = state_file
         self.stopping = False
@@ -372,6 +385,8 @@ class ServerState:
         self._faults.extend(Fault(**f) for f in saved.get("pending_faults", ()))
         self.canned.update(saved.get("canned", {}))
         self.latency_s = float(saved.get("latency_s", self.latency_s))
+        if "latency_range_s" in saved:
+            self.latency_range_s = _checked_range(saved["latency_range_s"])
 
     def script(self, *faults: Fault, replace: bool = False) -> None:
         with self._lock:
@@ -380,10 +395,20 @@ class ServerState:
             self._faults.extend(faults)
             self._save()
 
-    def configure(self, *, latency_s: float | None = None, canned: JsonDict | None = None) -> None:
+    def configure(
+        self,
+        *,
+        latency_s: float | None = None,
+        canned: JsonDict | None = None,
+        latency_range_s: tuple[float, float] | None = None,
+    ) -> None:
+        """A ``latency_s`` given also drops the range (fixed latency from then on); a range replaces it."""
         with self._lock:
             if latency_s is not None:
                 self.latency_s = latency_s
+                self.latency_range_s = None
+            if latency_range_s is not None:
+                self.latency_range_s = _checked_range(latency_range_s)
             if canned is not None:
                 self.canned.update(canned)
             self._save()
@@ -422,10 +447,17 @@ class ServerState:
                 messages_hash=digest,
                 stream=bool(request.get("stream")),
                 started_at=time.time(),
+                delay_s=self._delay(),
             )
             self._calls.append(record)
             self._save()
         return record, fault
+
+    def _delay(self) -> float:
+        # Called with the lock held, once per call, so a seed gives the same draws in the same order.
+        if self.latency_range_s is None:
+            return self.latency_s
+        return self._rng.uniform(*self.latency_range_s)
 
     def complete(self, record: CallRecord) -> None:
         with self._lock:
@@ -451,6 +483,7 @@ class ServerState:
             "completed": sum(c["completed"] for c in calls),
             "pending_faults": [f.to_json() for f in self._faults],
             "latency_s": self.latency_s,
+            "latency_range_s": list(self.latency_range_s) if self.latency_range_s else None,
             "canned": self.canned,
         }
 
@@ -460,6 +493,16 @@ class ServerState:
         tmp = self.state_file.with_name(self.state_file.name + ".tmp")
         tmp.write_text(json.dumps(self._snapshot(), indent=1))
         os.replace(tmp, self.state_file)
+
+
+def _checked_range(bounds: Any) -> tuple[float, float] | None:
+    """``(lo, hi)`` as floats with ``0 <= lo <= hi``; ``None`` stays ``None`` (fixed latency)."""
+    if bounds is None:
+        return None
+    lo, hi = (float(b) for b in bounds)
+    if not 0 <= lo <= hi:
+        raise ValueError(f"latency range must satisfy 0 <= lo <= hi, got {bounds!r}")
+    return lo, hi
 
 
 # ---------------------------------------------------------------- the HTTP app
@@ -576,7 +619,7 @@ def build_app(state: ServerState) -> FastAPI:
         index = record.index
         kind = fault.kind if fault else None
         gone = Response(status_code=499)
-        if state.latency_s and not await pause(state.latency_s, request):
+        if record.delay_s and not await pause(record.delay_s, request):
             return gone
         if fault is not None and (early := _early_fault(fault)) is not None:
             return early
@@ -640,9 +683,17 @@ def build_app(state: ServerState) -> FastAPI:
     @app.post("/_admin/config")
     async def admin_config(request: Request) -> JsonDict:
         body = await request.json()
-        state.configure(latency_s=body.get("latency_s"), canned=body.get("canned"))
+        state.configure(
+            latency_s=body.get("latency_s"),
+            canned=body.get("canned"),
+            latency_range_s=body.get("latency_range_s"),
+        )
         snap = state.snapshot()
-        return {"latency_s": snap["latency_s"], "canned": snap["canned"]}
+        return {
+            "latency_s": snap["latency_s"],
+            "latency_range_s": snap["latency_range_s"],
+            "canned": snap["canned"],
+        }
 
     @app.get("/_admin/calls")
     async def admin_calls() -> JsonDict:
@@ -760,6 +811,8 @@ class OpenAIServer(_Control):
         canned: JsonDict | None = None,
         api_key: str | None = None,
         latency_s: float = 0.0,
+        latency_range_s: tuple[float, float] | None = None,
+        seed: int = 0,
         models: tuple[str, ...] = DEFAULT_MODELS,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -770,6 +823,8 @@ class OpenAIServer(_Control):
             canned=canned,
             api_key=api_key,
             latency_s=latency_s,
+            latency_range_s=latency_range_s,
+            seed=seed,
             models=models,
             state_file=state_file,
         )
@@ -814,8 +869,14 @@ class OpenAIServer(_Control):
     def script(self, *faults: Fault, replace: bool = False) -> None:
         self.state.script(*faults, replace=replace)
 
-    def configure(self, *, latency_s: float | None = None, canned: JsonDict | None = None) -> None:
-        self.state.configure(latency_s=latency_s, canned=canned)
+    def configure(
+        self,
+        *,
+        latency_s: float | None = None,
+        canned: JsonDict | None = None,
+        latency_range_s: tuple[float, float] | None = None,
+    ) -> None:
+        self.state.configure(latency_s=latency_s, canned=canned, latency_range_s=latency_range_s)
 
     def pending_faults(self) -> list[Fault]:
         return self.state.pending_faults()
@@ -847,18 +908,42 @@ class RemoteOpenAIServer(_Control):
         if api_key is not None:
             self.args += ["--api-key", api_key]
         self.proc: subprocess.Popen[str] | None = None
+        self._stderr: Any = None  # the child's stderr, kept for error messages, echoed on stop()
 
     def start(self, timeout_s: float = 20.0) -> RemoteOpenAIServer:
+        """Start the child; return once its admin API answers, not merely once it printed its URL."""
         cmd = [sys.executable, "-m", "tests.support.openai_server", *self.args]
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout_s
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+        )
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
         line = self.proc.stdout.readline() if ready else ""
         if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"test OpenAI server process did not start: {line!r}")
+            raise self._failure(f"printed {line!r} instead of 'listening on URL'")
         self.url = line.removeprefix("listening on ").strip()
-        return self
+        while True:
+            try:
+                httpx.get(f"{self.url}/_admin/calls", timeout=1).raise_for_status()
+                return self
+            except httpx.HTTPError as exc:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise self._failure(f"did not answer GET {self.url}/_admin/calls ({exc!r})") from exc
+            time.sleep(0.05)
+
+    def _failure(self, what: str) -> RuntimeError:
+        """Stop the child and describe why it did not start: its exit code and the end of its stderr."""
+        assert self.proc is not None and self._stderr is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):  # give a crashing child time to be reaped
+            self.proc.wait(timeout=2)
+        code = self.proc.poll()
+        status = "is still running" if code is None else f"exited with code {code}"
+        self._stderr.seek(0)
+        output = self._stderr.read()[-2000:]
+        self.stop()
+        return RuntimeError(f"test OpenAI server process {what}; it {status}; stderr tail: {output!r}")
 
     @property
     def pid(self) -> int:
@@ -877,6 +962,11 @@ class RemoteOpenAIServer(_Control):
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = None
+        if self._stderr is not None:  # echo it where the child's stderr would have gone (pytest shows it)
+            self._stderr.seek(0)
+            sys.stderr.write(self._stderr.read())
+            self._stderr.close()
+            self._stderr = None
 
     def __enter__(self) -> RemoteOpenAIServer:
         return self.start()
@@ -924,9 +1014,19 @@ def main(argv: list[str] | None = None) -> None:
     state = ServerState(api_key=args.api_key, latency_s=args.latency_s, state_file=args.state_file)
     sock = _bind(args.host, args.port)
     server = _uvicorn(state, log_config=uvicorn.config.LOGGING_CONFIG)
-    print(f"listening on http://{args.host}:{sock.getsockname()[1]}", flush=True)
+    url = f"http://{args.host}:{sock.getsockname()[1]}"
+
+    async def serve() -> None:
+        """Run uvicorn; print the URL only once it accepts connections (a bound socket refuses them)."""
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn sets a flag, no event
+            await asyncio.sleep(0.01)
+        if server.started:
+            print(f"listening on {url}", flush=True)
+        await serving
+
     with contextlib.closing(sock):
-        server.run(sockets=[sock])
+        asyncio.run(serve())
 
 
 if __name__ == "__main__":
