@@ -116,6 +116,8 @@ class Run(Base):
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), default=Decimal(0))
     trace_id: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+    # service.instance.id of the process that last started, resumed or finished it (app.telemetry)
+    worker: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -210,6 +212,7 @@ class SpanRecord(Base):
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(16))
     service_name: Mapped[str | None] = mapped_column(String(100))
+    service_instance: Mapped[str | None] = mapped_column(String(100))  # service.instance.id
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration_ms: Mapped[float] = mapped_column(Numeric(14, 3))

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import socket
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,6 +34,17 @@ _CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.syst
 _MAX_ATTR_CHARS = 256
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
+_instance_id: str | None = None
+
+
+def instance_id() -> str:
+    """This process's ``service.instance.id``: host name, pid and a random suffix (a pid is reused
+    after a restart, in containers often as 1). Stamped on the spans it records and the runs it
+    starts or finishes, so that Postgres tells which worker ran what."""
+    global _instance_id
+    if _instance_id is None:
+        _instance_id = f"{socket.gethostname()[:60]}-{os.getpid()}-{secrets.token_hex(3)}"
+    return _instance_id
 
 
 def tracer() -> trace.Tracer:
@@ -46,7 +60,8 @@ def setup_telemetry(
     with _lock:
         if _provider is not None:
             return _provider
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler)
+        resource = Resource.create({"service.name": service_name, "service.instance.id": instance_id()})
+        provider = TracerProvider(resource=resource, sampler=sampler)
         if database_url:
             provider.add_span_processor(BatchSpanProcessor(PostgresSpanExporter(database_url, service_name)))
         if otlp_endpoint:
@@ -94,9 +109,9 @@ class PostgresSpanExporter(SpanExporter):
     """Writes finished spans to the ``spans`` table in batches (runs on the processor's thread)."""
 
     _SQL = (
-        "INSERT INTO spans (span_id, trace_id, parent_span_id, name, kind, service_name, start_time, "
-        "end_time, duration_ms, status_code, status_message, attributes, events) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (span_id) DO NOTHING"
+        "INSERT INTO spans (span_id, trace_id, parent_span_id, name, kind, service_name, service_instance, "
+        "start_time, end_time, duration_ms, status_code, status_message, attributes, events) VALUES "
+        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (span_id) DO NOTHING"
     )
 
     def __init__(self, database_url: str, service_name: str) -> None:
@@ -136,6 +151,7 @@ class PostgresSpanExporter(SpanExporter):
             span.name[:300],
             span.kind.name.lower(),
             self._service,
+            str(span.resource.attributes.get("service.instance.id", ""))[:100] or None,
             _ts(start),
             _ts(end),
             round((end - start) / 1e6, 3),

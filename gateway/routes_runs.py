@@ -43,6 +43,7 @@ def _row(email: Email, run: Run | None) -> RunRow:
         input_tokens=run.input_tokens if run else 0,
         output_tokens=run.output_tokens if run else 0,
         trace_id=email.trace_id,
+        worker=run.worker if run else None,
         received_at=email.received_at,
         started_at=run.started_at if run else None,
         finished_at=run.finished_at if run else None,

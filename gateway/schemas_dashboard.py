@@ -29,6 +29,9 @@ class RunRow(BaseModel):
     input_tokens: int
     output_tokens: int
     trace_id: str | None
+    worker: str | None = Field(
+        default=None, description="service.instance.id of the process that last started or finished the run"
+    )
     received_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

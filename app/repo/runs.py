@@ -10,13 +10,18 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Run
+from app.telemetry import instance_id
 
 
 async def start_run(session: AsyncSession, *, email_id: int, thread_id: str, trace_id: str | None) -> Run:
     stmt = (
         insert(Run)
-        .values(email_id=email_id, thread_id=thread_id, status="running", trace_id=trace_id)
-        .on_conflict_do_update(index_elements=[Run.thread_id], set_={"status": "running"})
+        .values(
+            email_id=email_id, thread_id=thread_id, status="running", trace_id=trace_id, worker=instance_id()
+        )
+        .on_conflict_do_update(
+            index_elements=[Run.thread_id], set_={"status": "running", "worker": instance_id()}
+        )
         .returning(Run)
     )
     return (await session.execute(stmt)).scalar_one()
@@ -64,4 +69,5 @@ async def update_run(
             values[key] = value
     if finished:
         values["finished_at"] = func.now()
+        values["worker"] = instance_id()
     await session.execute(update(Run).where(Run.thread_id == thread_id).values(**values))

@@ -74,6 +74,7 @@ def _runs_table(items: list[dict[str, Any]]) -> None:
             "cost USD": r["cost_usd"],
             "tokens in": r["input_tokens"],
             "tokens out": r["output_tokens"],
+            "worker": r.get("worker") or "",
         }
         for r in items
     ]
