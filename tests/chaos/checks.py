@@ -36,7 +36,7 @@ import itertools
 from collections import Counter, defaultdict
 
 from agent.runner import thread_id_for
-from tests.chaos.model import SCHEMA_NODE, email_for_body
+from tests.chaos.model import SCHEMA_NODE, BodyIndex, email_for_body
 from tests.chaos.observed import JobRun, Observed
 
 UNSETTLED = ("queued", "processing")
@@ -168,8 +168,9 @@ def _audit(seen: Observed) -> list[str]:
 def _model_calls(seen: Observed, deaths: list[float]) -> list[str]:
     problems = []
     asked: dict[tuple[int, str], list[float]] = defaultdict(list)
+    index = BodyIndex(seen.bodies)
     for call in seen.model_calls:
-        email_id = email_for_body(call.body, seen.bodies)
+        email_id = email_for_body(call.body, index)
         if email_id is None or call.schema not in SCHEMA_NODE:
             problems.append(
                 f"a completed call the harness cannot attribute: {call.schema} {call.body[:60]!r}"

@@ -323,7 +323,7 @@ def scenario_stack(
         mailbox = log_dir / "mailbox"
         mailbox.mkdir(parents=True, exist_ok=True)
         (fill_mailbox or copy_demo_emails)(mailbox, scenario.emails)
-        ids = stack.ingest(mailbox)
+        ids = stack.ingest(mailbox, timeout_s=max(120.0, scenario.emails * 0.1))
         assert len(ids) == scenario.emails, f"ingested {len(ids)} of {scenario.emails}"
         yield ChaosRun(
             scenario=scenario,

@@ -2,7 +2,7 @@
 
 Two ``mailspine worker`` processes (concurrency 4 each) start together on the same database and
 share 300 emails rewritten from the demo mailbox (``write_mailbox``). While they run, 30 running
-jobs are delivered a second time, ahead of the queue (``redeliver_running``): two jobs of one
+jobs are delivered a second time, ahead of the queue (``fleet.redeliver_running``): two jobs of one
 thread at once, which only the job lock (the thread id, ``app/queue.py``) keeps apart. Once a
 seeded share of the emails has settled, one worker is killed by SIGKILL and started again; the
 jobs it was running come back only through the stalled-job retry by heartbeat (``STALE_S``), run
@@ -13,17 +13,16 @@ Asserted: every promise of ``checks.check`` (every email settled, CRM and SMTP e
 once, no model call repeated without a crash between); every worker process settled emails, by
 both routes (automatic and review); each job the kill cut ran again elsewhere to its end; and no
 thread ran in two places at once, from the workers' own logs (``observed.job_runs``, who ran which
-job from when to when). ``pytest -s`` prints the figures.
+job from when to when); Postgres records which process finished each run and recorded each span
+(``runs.worker``, ``spans.service_instance``). ``pytest -s`` prints the figures.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,8 @@ from app.settings import REPO_ROOT
 from infra.mail.dovecot import Dovecot
 from infra.mail.smtp_sink import SmtpSink
 from tests.chaos.checks import check, model_call_counts, thread_overlaps
-from tests.chaos.harness import ChaosRun, Scenario, retry_stalled_now, scenario_stack
+from tests.chaos.fleet import Fleet, first_success, handover_problems, recorded_worker_problems
+from tests.chaos.harness import Scenario, scenario_stack
 from tests.chaos.mailbox import write_mailbox
 from tests.chaos.model import RecordingResponder
 from tests.chaos.observed import JobRun, Observed, collect, dump_tables, job_runs, status_table
@@ -49,7 +49,6 @@ STALE_S = 20.0  # a worker silent this long is dead (it heartbeats every 10 s); 
 SEND_RATE = {"rate_per_s": 5.0, "burst": 10}
 REDELIVERIES = 30  # running jobs delivered a second time
 RUN_TIMEOUT_S = 200.0  # pytest's own timeout is 300 s per test
-THREAD_JOBS = ("process_email", "resume_review")
 
 
 def test_two_workers_share_the_queue_without_losing_or_repeating(
@@ -75,7 +74,9 @@ def test_two_workers_share_the_queue_without_losing_or_repeating(
                 extra_env={"MAILSPINE_TOOLS__RATES": json.dumps({"send_reply": SEND_RATE})},
             ) as run,
         ):
-            two = TwoWorkers(run)
+            two = Fleet(
+                run, workers=2, kills=1, redeliveries=REDELIVERIES, stale_s=STALE_S, timeout_s=RUN_TIMEOUT_S
+            )
             try:
                 two()
             finally:
@@ -84,11 +85,12 @@ def test_two_workers_share_the_queue_without_losing_or_repeating(
                 run.stack, run.ids, sink=sink, dovecot=dovecot, user=user, model=model, responder=responder
             )
             reviews = {int(r): int(e) for r, e in run.stack.sql("SELECT id, email_id FROM reviews")}
-            runs = job_runs(run.log_dir, run.timeline.workers, killed_at=two.killed_at, review_email=reviews)
+            runs = job_runs(run.log_dir, run.timeline.workers, killed_at=two.ended_at, review_email=reviews)
             problems = [
                 *check(seen, deaths=[d.t for d in run.timeline.deaths]),
                 *thread_overlaps(runs),
                 *handover_problems(runs),
+                *recorded_worker_problems(run, min_workers=2),
                 *route_problems(seen, runs, workers=run.timeline.workers),
             ]
             print(summary(two, seen, runs, seconds=time.monotonic() - started))
@@ -104,121 +106,7 @@ def test_two_workers_share_the_queue_without_losing_or_repeating(
         sink.stop()
 
 
-# ---------------------------------------------------------------- the mailbox
-
-
-def redeliver_running(run: ChaosRun, *, skip: set[str], limit: int) -> list[str]:
-    """A second delivery of up to ``limit`` running ``process_email`` jobs (not of threads in
-    ``skip``): same task, arguments and lock, and priority 1, so that it is the next job any free
-    slot takes, if the lock lets it. Returns the locks (thread ids)."""
-    rows = run.stack.sql(
-        "SELECT lock FROM procrastinate_jobs WHERE task_name = 'process_email' AND status = 'doing' "
-        "AND NOT lock = ANY(%s) ORDER BY id LIMIT %s",
-        list(skip),
-        limit,
-    )
-    locks = [str(lock) for (lock,) in rows]
-    if locks:
-        run.stack.sql(
-            "SELECT unnest(procrastinate_defer_jobs_v1(array_agg(ROW(queue_name, task_name, 1, lock, "
-            "NULL, args, NULL)::procrastinate_job_to_defer_v1))) FROM procrastinate_jobs "
-            "WHERE task_name = 'process_email' AND lock = ANY(%s) AND priority = 0",
-            locks,
-        )
-    return locks
-
-
-# ---------------------------------------------------------------- the run
-
-
-@dataclass
-class TwoWorkers:
-    """Two workers through one run: started together, one killed and started again, jobs of the
-    dead one retried by heartbeat, running jobs redelivered, all stopped when nothing is left."""
-
-    run: ChaosRun
-    workers: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-    killed_at: dict[str, float] = field(default_factory=dict)  # process name → when it died
-    redelivered: set[str] = field(default_factory=set)  # threads
-    retried: int = 0  # jobs put back as stalled
-    _born: float = 0.0
-    _next_retry: float = 0.0
-    _next_redelivery: float = 0.0
-
-    def __call__(self) -> None:
-        run = self.run
-        self.workers = [run._start_worker(chaos=True) for _ in range(2)]
-        for name, proc in self.workers:
-            assert run._wait_ready(name, proc), f"{name} exited at start; see {run.log_dir / name}.log"
-        self._born = time.monotonic()
-        kill_after = run.rng.randint(len(run.ids) // 5, len(run.ids) // 2)
-        victim = run.rng.randrange(2)
-        deadline = self._born + RUN_TIMEOUT_S
-        while _thread_jobs_left(run):
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"thread jobs left {RUN_TIMEOUT_S}s into the run\n"
-                    f"{status_table(run.stack, run.ids)}\n{run.logs_hint()}"
-                )
-            if not self.killed_at and len(run.ids) - run.unsettled() >= kill_after:
-                self._kill_and_restart(victim)
-            self._retry_stalled()
-            self._redeliver()
-            time.sleep(0.25)
-        for name, _ in self.workers:
-            run.stack.group.stop(name, timeout_s=60)
-        assert self.killed_at, f"the run ended before {kill_after} emails settled"
-
-    def _kill_and_restart(self, victim: int) -> None:
-        time.sleep(self.run.rng.uniform(0.0, 1.0))  # not always right after an email settled
-        name, proc = self.workers[victim]
-        self.run._sigkill(name, proc, victim + 1, lived=time.monotonic() - self._born)
-        self.killed_at[name] = time.time()
-        self.workers[victim] = self.run._start_worker(chaos=True)
-        assert self.run._wait_ready(*self.workers[victim]), f"{self.workers[victim][0]} exited at start"
-
-    def _retry_stalled(self) -> None:
-        """What the periodic task does every minute (``app.tasks.retry_stalled_jobs``), every second."""
-        if time.monotonic() >= self._next_retry:
-            self.retried += retry_stalled_now(self.run.stack.url, seconds_since_heartbeat=STALE_S)
-            self._next_retry = time.monotonic() + 1.0
-
-    def _redeliver(self) -> None:
-        if len(self.redelivered) < REDELIVERIES and time.monotonic() >= self._next_redelivery:
-            left = REDELIVERIES - len(self.redelivered)
-            self.redelivered.update(redeliver_running(self.run, skip=self.redelivered, limit=min(2, left)))
-            self._next_redelivery = time.monotonic() + 1.0
-
-    def _check_alive(self) -> None:
-        for name, proc in self.workers:
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"{name} exited on its own ({proc.returncode}); see {self.run.log_dir / name}.log"
-                )
-
-
-def _thread_jobs_left(run: ChaosRun) -> int:
-    """Thread jobs queued, scheduled for a retry or running (a killed worker's stay ``doing`` until
-    retried). None left with an email unsettled means the email is lost: ``check`` reports it."""
-    rows = run.stack.sql(
-        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = ANY(%s) AND status IN ('todo', 'doing')",
-        list(THREAD_JOBS),
-    )
-    return int(rows[0][0])
-
-
 # ---------------------------------------------------------------- what the logs show
-
-
-def first_success(runs: list[JobRun]) -> dict[str, str]:
-    """Thread → the worker whose run settled it (its first successful run: a redelivered job that
-    runs after it finds the email settled)."""
-    settled: dict[str, str] = {}
-    for run in sorted(runs, key=lambda r: r.start):
-        if run.task == "process_email" and run.outcome == "Success":
-            settled.setdefault(run.thread_id, run.worker)
-    return settled
 
 
 def route_problems(seen: Observed, runs: list[JobRun], *, workers: list[str]) -> list[str]:
@@ -231,7 +119,7 @@ def route_problems(seen: Observed, runs: list[JobRun], *, workers: list[str]) ->
     return problems
 
 
-def summary(two: TwoWorkers, seen: Observed, runs: list[JobRun], *, seconds: float) -> str:
+def summary(two: Fleet, seen: Observed, runs: list[JobRun], *, seconds: float) -> str:
     statuses = Counter(status for _, _, status, _ in seen.emails)
     per_worker = Counter(first_success(runs).values())
     workers_of: dict[str, set[str]] = {}
@@ -246,27 +134,6 @@ def summary(two: TwoWorkers, seen: Observed, runs: list[JobRun], *, seconds: flo
         f"in turn; {len(seen.succeeded())} effects, "
         f"{len(seen.sink_ids)} replies; {model_call_counts(seen)}; {seconds:.1f}s"
     )
-
-
-def handover_problems(runs: list[JobRun]) -> list[str]:
-    """Each job the kill interrupted ran again, in another process, to a successful end."""
-    problems = []
-    for cut in (r for r in runs if r.outcome == "killed"):
-        later = [
-            r
-            for r in runs
-            if r.job_id == cut.job_id
-            and r.start > cut.end
-            and r.worker != cut.worker
-            and r.outcome == "Success"
-        ]
-        if not later:
-            problems.append(
-                f"job {cut.job_id} ({cut.thread_id}) cut by the kill of {cut.worker} never finished"
-            )
-    if not any(r.outcome == "killed" for r in runs):
-        problems.append("the kill interrupted no job: nothing was handed over")
-    return problems
 
 
 def test_the_logs_show_a_thread_run_in_two_places_at_once(tmp_path: Path) -> None:
@@ -294,4 +161,4 @@ def test_the_logs_show_a_thread_run_in_two_places_at_once(tmp_path: Path) -> Non
     assert thread_overlaps(runs) == [
         "email-7 ran on worker-01 (job 1, Success) and on worker-02 (job 2) at once: 0.001s overlap"
     ]
-    assert handover_problems(runs) == ["job 3 (email-8) cut by the kill of worker-01 never finished"]
+    assert handover_problems(runs) == ["job 3 (email-8) cut by the death of worker-01 never finished"]

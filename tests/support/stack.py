@@ -76,11 +76,11 @@ class Stack:
         self.group.start("api", ["api"])
         self.group.wait_http("api", f"http://127.0.0.1:{self.api_port}/health")
 
-    def ingest(self, mailbox: Path) -> list[int]:
+    def ingest(self, mailbox: Path, *, timeout_s: float = 120.0) -> list[int]:
         """Run ``mailspine mailbox ingest`` (a real process with its own telemetry); return new email ids."""
         before = self.sql("SELECT coalesce(max(id), 0) FROM emails")[0][0]
         proc = self.group.start("ingest", ["mailbox", "ingest", "--directory", str(mailbox)])
-        assert proc.wait(120) == 0, f"ingest failed; see {self.group.log_dir / 'ingest.log'}"
+        assert proc.wait(timeout_s) == 0, f"ingest failed; see {self.group.log_dir / 'ingest.log'}"
         self.group.children.pop("ingest", None)
         return [i for (i,) in self.sql("SELECT id FROM emails WHERE id > %s ORDER BY id", before)]
 
