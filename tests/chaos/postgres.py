@@ -32,6 +32,16 @@ class ChaosPostgres:
         self._user = server.system_user
         return self
 
+    def configure(self, **settings: str | int) -> None:
+        """``ALTER SYSTEM SET`` each setting, then a fast restart so that all of them apply (the
+        scale benchmark's 4 workers × concurrency 64 need more than the default 100 connections)."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for name, value in settings.items():
+                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")  # names are the caller's constants
+        self._pg_ctl("-w", "-m", "fast", "-l", str(self.pgdata / "log"), "restart")
+
     def restart_immediate(self) -> None:
         """``pg_ctl restart -m immediate``: every backend dies without a shutdown checkpoint, crash
         recovery runs at start-up, every client sees its connections drop."""

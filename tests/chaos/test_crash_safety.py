@@ -12,7 +12,6 @@ deaths in order, and the paths of the worker logs and of a dump of the tables.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,13 +21,12 @@ import pytest
 
 from app.settings import REPO_ROOT
 from infra.mail.dovecot import Dovecot
-from infra.mail.smtp_sink import SmtpSink
 from tests.chaos.checks import check, model_call_counts, smtp_window_losses
-from tests.chaos.harness import ChaosRun, Scenario, scenario_stack
-from tests.chaos.model import MODEL_LATENCY_S, RecordingResponder
-from tests.chaos.observed import Observed, collect, dump_tables, status_table
+from tests.chaos.harness import ChaosRun, Scenario
+from tests.chaos.model import MODEL_LATENCY_S
+from tests.chaos.observed import Observed, dump_tables, status_table
 from tests.chaos.postgres import ChaosPostgres
-from tests.support.openai_server import OpenAIServer
+from tests.chaos.rig import chaos_rig
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -61,41 +59,28 @@ def test_every_email_resumes_without_repeating_or_acting_twice(
     summary: dict[str, dict[str, Any]],
 ) -> None:
     started = time.monotonic()
-    user = dovecot.add_user(f"chaos{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-    sink = SmtpSink(username="agent@mailspine.test", password=secrets.token_urlsafe(12))
-    sink.start()
-    responder = RecordingResponder()
-    try:
-        with (
-            OpenAIServer(responder=responder, latency_s=MODEL_LATENCY_S) as model,
-            scenario_stack(
-                chaos_postgres, scenario, log_root=LOGS, dovecot=dovecot, user=user, sink=sink, model=model
-            ) as run,
-        ):
-            try:
-                run.chaos_phase()
-                run.drain()
-            finally:
-                dump_tables(run.stack, run.log_dir / "tables.json")
-            seen = collect(
-                run.stack, run.ids, sink=sink, dovecot=dovecot, user=user, model=model, responder=responder
+    with chaos_rig(chaos_postgres, dovecot, scenario, log_root=LOGS, latency_s=MODEL_LATENCY_S) as rig:
+        run = rig.run
+        try:
+            run.chaos_phase()
+            run.drain()
+        finally:
+            dump_tables(run.stack, run.log_dir / "tables.json")
+        seen = rig.observe()
+        problems = [
+            *run.recovery_problems,
+            *run.exit_problems(),
+            *check(seen, deaths=[d.t for d in run.timeline.deaths]),
+        ]
+        summary[scenario.name] = _report(run, seen, seconds=time.monotonic() - started)
+        if problems:
+            table = status_table(run.stack, run.ids)
+            pytest.fail(
+                f"{len(problems)} broken promise(s) in scenario {scenario.name}:\n  - "
+                + "\n  - ".join(problems)
+                + f"\n\n{table}\n\n{run.timeline.describe()}\n{run.logs_hint()}",
+                pytrace=False,
             )
-            problems = [
-                *run.recovery_problems,
-                *run.exit_problems(),
-                *check(seen, deaths=[d.t for d in run.timeline.deaths]),
-            ]
-            summary[scenario.name] = _report(run, seen, seconds=time.monotonic() - started)
-            if problems:
-                table = status_table(run.stack, run.ids)
-                pytest.fail(
-                    f"{len(problems)} broken promise(s) in scenario {scenario.name}:\n  - "
-                    + "\n  - ".join(problems)
-                    + f"\n\n{table}\n\n{run.timeline.describe()}\n{run.logs_hint()}",
-                    pytrace=False,
-                )
-    finally:
-        sink.stop()
 
 
 def test_at_least_fifty_kills_in_total(summary: dict[str, dict[str, Any]]) -> None:

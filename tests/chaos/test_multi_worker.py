@@ -20,7 +20,6 @@ job from when to when); Postgres records which process finished each run and rec
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,15 +28,13 @@ import pytest
 
 from app.settings import REPO_ROOT
 from infra.mail.dovecot import Dovecot
-from infra.mail.smtp_sink import SmtpSink
 from tests.chaos.checks import check, model_call_counts, thread_overlaps
 from tests.chaos.fleet import Fleet, first_success, handover_problems, recorded_worker_problems
-from tests.chaos.harness import Scenario, scenario_stack
+from tests.chaos.harness import Scenario
 from tests.chaos.mailbox import write_mailbox
-from tests.chaos.model import RecordingResponder
-from tests.chaos.observed import JobRun, Observed, collect, dump_tables, job_runs, status_table
+from tests.chaos.observed import JobRun, Observed, dump_tables, job_runs, status_table
 from tests.chaos.postgres import ChaosPostgres
-from tests.support.openai_server import OpenAIServer
+from tests.chaos.rig import chaos_rig
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -55,55 +52,41 @@ def test_two_workers_share_the_queue_without_losing_or_repeating(
     chaos_postgres: ChaosPostgres, dovecot: Dovecot
 ) -> None:
     started = time.monotonic()
-    user = dovecot.add_user(f"multi{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-    sink = SmtpSink(username="agent@mailspine.test", password=secrets.token_urlsafe(12))
-    sink.start()
-    responder = RecordingResponder()
-    try:
-        with (
-            OpenAIServer(responder=responder, latency_s=MODEL_LATENCY_S) as model,
-            scenario_stack(
-                chaos_postgres,
-                SCENARIO,
-                log_root=LOGS,
-                dovecot=dovecot,
-                user=user,
-                sink=sink,
-                model=model,
-                fill_mailbox=write_mailbox,
-                extra_env={"MAILSPINE_TOOLS__RATES": json.dumps({"send_reply": SEND_RATE})},
-            ) as run,
-        ):
-            two = Fleet(
-                run, workers=2, kills=1, redeliveries=REDELIVERIES, stale_s=STALE_S, timeout_s=RUN_TIMEOUT_S
+    with chaos_rig(
+        chaos_postgres,
+        dovecot,
+        SCENARIO,
+        log_root=LOGS,
+        latency_s=MODEL_LATENCY_S,
+        fill_mailbox=write_mailbox,
+        extra_env={"MAILSPINE_TOOLS__RATES": json.dumps({"send_reply": SEND_RATE})},
+    ) as rig:
+        run = rig.run
+        two = Fleet(
+            run, workers=2, kills=1, redeliveries=REDELIVERIES, stale_s=STALE_S, timeout_s=RUN_TIMEOUT_S
+        )
+        try:
+            two()
+        finally:
+            dump_tables(run.stack, run.log_dir / "tables.json")
+        seen = rig.observe()
+        runs = rig.job_runs(two.ended_at)
+        problems = [
+            *check(seen, deaths=[d.t for d in run.timeline.deaths]),
+            *thread_overlaps(runs),
+            *handover_problems(runs),
+            *recorded_worker_problems(run, min_workers=2),
+            *route_problems(seen, runs, workers=run.timeline.workers),
+        ]
+        print(summary(two, seen, runs, seconds=time.monotonic() - started))
+        if problems:
+            timeline = f"{run.timeline.describe()}\n{run.logs_hint()}"
+            pytest.fail(
+                f"{len(problems)} broken promise(s) with two workers:\n  - "
+                + "\n  - ".join(problems)
+                + f"\n\n{status_table(run.stack, run.ids)}\n\n{timeline}",
+                pytrace=False,
             )
-            try:
-                two()
-            finally:
-                dump_tables(run.stack, run.log_dir / "tables.json")
-            seen = collect(
-                run.stack, run.ids, sink=sink, dovecot=dovecot, user=user, model=model, responder=responder
-            )
-            reviews = {int(r): int(e) for r, e in run.stack.sql("SELECT id, email_id FROM reviews")}
-            runs = job_runs(run.log_dir, run.timeline.workers, killed_at=two.ended_at, review_email=reviews)
-            problems = [
-                *check(seen, deaths=[d.t for d in run.timeline.deaths]),
-                *thread_overlaps(runs),
-                *handover_problems(runs),
-                *recorded_worker_problems(run, min_workers=2),
-                *route_problems(seen, runs, workers=run.timeline.workers),
-            ]
-            print(summary(two, seen, runs, seconds=time.monotonic() - started))
-            if problems:
-                timeline = f"{run.timeline.describe()}\n{run.logs_hint()}"
-                pytest.fail(
-                    f"{len(problems)} broken promise(s) with two workers:\n  - "
-                    + "\n  - ".join(problems)
-                    + f"\n\n{status_table(run.stack, run.ids)}\n\n{timeline}",
-                    pytrace=False,
-                )
-    finally:
-        sink.stop()
 
 
 # ---------------------------------------------------------------- what the logs show

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from app.db import Database
 from app.queue import PROCESS_EMAIL, enqueue
 from app.tasks import open_queue, retry_stalled
+from tests.support.stalled import mark_stalled
 
 pytestmark = pytest.mark.integration
 
@@ -31,18 +32,7 @@ async def _stalled_jobs(db: Database, queue: str, count: int) -> list[int]:
             await enqueue(session, queue=queue, task=PROCESS_EMAIL, args={"email_id": 0}, lock=f"{queue}-{i}")
             for i in range(count)
         ]
-        worker_id = (
-            await session.execute(
-                text(
-                    "INSERT INTO procrastinate_workers (last_heartbeat) "
-                    "VALUES (now() - interval '10 minutes') RETURNING id"
-                )
-            )
-        ).scalar_one()
-        await session.execute(
-            text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = ANY(:j)"),
-            {"w": worker_id, "j": job_ids},
-        )
+        await mark_stalled(session, job_ids)
     return job_ids
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from app.db import Database
 from app.queue import PROCESS_EMAIL, enqueue
 from app.tasks import open_queue, retry_stalled
+from tests.support.stalled import mark_stalled
 
 
 async def test_jobs_of_a_dead_worker_are_retried(db: Database, database_url: str) -> None:
@@ -16,18 +17,7 @@ async def test_jobs_of_a_dead_worker_are_retried(db: Database, database_url: str
         )
     async with open_queue(database_url) as app:
         async with db.transaction() as session:
-            worker_id = (
-                await session.execute(
-                    text(
-                        "INSERT INTO procrastinate_workers (last_heartbeat) "
-                        "VALUES (now() - interval '10 minutes') RETURNING id"
-                    )
-                )
-            ).scalar_one()
-            await session.execute(
-                text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j"),
-                {"w": worker_id, "j": job_id},
-            )
+            await mark_stalled(session, [job_id])
         assert await retry_stalled(app.job_manager, seconds_since_heartbeat=60) >= 1
         async with db.transaction() as session:
             status = (
