@@ -53,8 +53,8 @@ def sqlalchemy_url(url: str) -> str:
 IDLE_CHECK_S = 2.0
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
-    engine = create_async_engine(sqlalchemy_url(url), pool_size=pool_size)
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> AsyncEngine:
+    engine = create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=max_overflow)
     _check_idle_connections(engine)
     return engine
 
@@ -82,9 +82,9 @@ def _check_idle_connections(engine: AsyncEngine) -> None:
 class Database:
     """An engine plus a session factory; one per process, created by the composition root."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
         self.url = libpq_url(url)
-        self.engine = make_engine(self.url, pool_size=pool_size)
+        self.engine = make_engine(self.url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -29,9 +29,30 @@ class Services:
     graph: CompiledStateGraph[Any, Any, Any, Any]
 
 
+@dataclass(frozen=True)
+class PoolSizes:
+    db_pool: int  # SQLAlchemy's pool_size
+    db_overflow: int  # SQLAlchemy's max_overflow
+    checkpoints: int  # the checkpointer pool's max_size
+
+
+def pool_sizes(settings: Settings) -> PoolSizes:
+    """A worker's connection pools. By default one connection per job slot in each, and 10 of
+    overflow; with ``worker_db_connections`` N, N in all (at least 2 each), no overflow: jobs
+    beyond that wait for a connection, which they hold only for a transaction or a checkpoint
+    write, not while the model answers."""
+    budget = settings.worker_db_connections
+    if budget == 0:
+        concurrency = settings.worker_concurrency
+        return PoolSizes(db_pool=max(5, concurrency + 2), db_overflow=10, checkpoints=max(4, concurrency + 1))
+    db_pool = max(2, budget // 2)
+    return PoolSizes(db_pool=db_pool, db_overflow=0, checkpoints=max(2, budget - db_pool))
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, *, database_url: str) -> AsyncIterator[Services]:
-    db = Database(database_url, pool_size=max(5, settings.worker_concurrency + 2))
+    pools = pool_sizes(settings)
+    db = Database(database_url, pool_size=pools.db_pool, max_overflow=pools.db_overflow)
     # Each CRM client gets its own tool's credential and no other (tools/secrets.py).
     secrets = build_provider(settings)
     settings = settings.model_copy(update={"smtp": smtp_account(settings, secrets)})
@@ -57,7 +78,7 @@ async def open_services(settings: Settings, *, database_url: str) -> AsyncIterat
     )
     tools = tool_box(settings, db)
     try:
-        async with open_checkpointer(db.url, max_size=max(4, settings.worker_concurrency + 1)) as saver:
+        async with open_checkpointer(db.url, max_size=pools.checkpoints) as saver:
             ctx = Context(
                 db=db,
                 models=build_models(settings),

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
 
     # --- worker ---
     worker_concurrency: int = 4
+    # Postgres connections one worker's two pools (SQLAlchemy, checkpoints) may hold together.
+    # 0: sized for the concurrency (about 2 × concurrency + 10). N: at most N; a job that needs a
+    # connection while all N are busy waits for one (backpressure) instead of opening another
+    # (app/services.pool_sizes). The queue's own 3 and one per polled account come on top.
+    worker_db_connections: int = Field(default=0, ge=0)
     # Each worker's /livez and /readyz (app/worker_health.py). 0: off; N workers on one host need N ports.
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int = Field(default=0, ge=0, le=65535)
