@@ -27,7 +27,6 @@ asserts a timing: the figures are for reading.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import platform
@@ -41,13 +40,13 @@ from typing import Any
 
 import psutil
 
-from app.db import Database, drop_database, fresh_database, resolve_database_url
-from app.demo import wait_settled
+from app.db import drop_database, fresh_database, resolve_database_url
 from app.errors import MessageRejected
 from app.migrate import upgrade
 from app.settings import REPO_ROOT, Settings, get_settings
 from bench import guard as guard_bench
 from bench.imap_ingest import measure as measure_imap
+from bench.settle import settle_sampling_rss
 from gateway.guards.pipeline import ENV, GuardPipeline, default_pipeline
 from gateway.scan import scan_raw
 from tests.support.stack import DEMO_MAILBOX, running_stack
@@ -99,19 +98,7 @@ def bench_pipeline(server_url: str, count: int, concurrency: int) -> dict[str, A
         time.sleep(3)  # let the worker import and connect before the clock starts
         start = time.perf_counter()
         ids = stack.ingest(Path(tmp))
-        peak = 0
-        db = Database(stack.url)
-
-        async def settle() -> None:
-            nonlocal peak
-            task = asyncio.create_task(wait_settled(db, ids, timeout_s=1800, progress=False))
-            while not task.done():
-                peak = max(peak, worker.memory_info().rss)
-                await asyncio.sleep(0.2)
-            await task
-            await db.dispose()
-
-        asyncio.run(settle())
+        peak = settle_sampling_rss(stack.url, ids, [worker])
         elapsed = time.perf_counter() - start
         stack.group.stop("worker")
         durations = [

@@ -21,7 +21,6 @@ server's quotas, not mailspine's own capacity, and would cap every row at the sa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import statistics
@@ -35,9 +34,8 @@ from typing import Any
 
 import psutil
 
-from app.db import Database
-from app.demo import wait_settled
 from app.settings import REPO_ROOT
+from bench.settle import settle_sampling_rss
 from tests.chaos.mailbox import write_mailbox
 from tests.support.offline_responder import offline_responder
 from tests.support.openai_server import OpenAIServer
@@ -143,19 +141,7 @@ def measure(server_url: str, config: Config, *, seed: int = 0) -> dict[str, Any]
             cpu_before = sum(_cpu_s(p) for p in procs)
             start = time.perf_counter()
             ids = stack.ingest(Path(tmp))
-            peak = 0
-            db = Database(stack.url)
-
-            async def settle() -> None:
-                nonlocal peak
-                task = asyncio.create_task(wait_settled(db, ids, timeout_s=1800, progress=False))
-                while not task.done():
-                    peak = max([peak, *(p.memory_info().rss for p in procs if p.is_running())])
-                    await asyncio.sleep(0.2)
-                await task
-                await db.dispose()
-
-            asyncio.run(settle())
+            peak = settle_sampling_rss(stack.url, ids, procs)
             elapsed = time.perf_counter() - start
             cpu = sum(_cpu_s(p) for p in procs) - cpu_before
             answered = model.completed_calls()[calls_before:] if model else []
